@@ -1,0 +1,3 @@
+from medzoo.cli import main
+
+main()

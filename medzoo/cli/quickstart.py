@@ -1,0 +1,9 @@
+"""Top-level commands of the quickstart part."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,9 @@
+"""Top-level commands of the zoo part."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
