@@ -1,0 +1,205 @@
+"""The main job in one call: phantoms -> check -> prepare -> sweep -> publish -> leaderboard site.
+
+Every stage records itself in ``OUT/quickstart.json`` when it completes, so an
+interrupted quickstart run again continues from what is finished and redoes
+nothing. The time budget is shared across the datasets: each sweep gets what is
+left, minus a reserve for the stages after it, divided by the datasets still to
+go.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medzoo.errors import ConfigError
+from medzoo.paths import atomic_write_json
+
+#: the five studies' datasets, in the order the quickstart runs them
+STUDY_DATASETS = ("figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-grade", "chestxray14")
+
+#: phantom size per dataset: big enough that configurations differ, small enough for the budget
+PHANTOM_PATIENTS = {
+    "figshare-brain": 40,
+    "all-leukemia": 60,
+    "cbis-ddsm-mass": 60,
+    "brats19-grade": 16,
+    "chestxray14": 60,
+}
+
+#: seconds kept back per dataset for publish (Grad-CAM, plots, card) and once for the site
+PUBLISH_RESERVE_S = 20.0
+SITE_RESERVE_S = 10.0
+
+
+@dataclass
+class QuickstartPlan:
+    out: Path
+    budget_s: float
+    data: dict[str, Path] = field(default_factory=dict)  # dataset id -> a real raw download
+    address: str | None = None
+    samples: int = 6
+    seed: int = 0
+
+    @property
+    def zoo(self) -> Path:
+        return self.out / "zoo"
+
+    @property
+    def site(self) -> Path:
+        return self.out / "site"
+
+
+class _State:
+    """``quickstart.json``: which stages are done, with their results and times."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"stages": {}}
+
+    def done(self, key: str) -> dict[str, Any] | None:
+        return self.data["stages"].get(key)
+
+    def mark(self, key: str, **result: Any) -> None:
+        self.data["stages"][key] = result
+        atomic_write_json(self.path, self.data)
+
+
+def parse_data_overrides(items: list[str]) -> dict[str, Path]:
+    """``["figshare-brain=/data/figshare"]`` -> {id: path}; every id and path is checked."""
+    out: dict[str, Path] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--data takes ID=RAW_PATH, got {item!r}", fix="--data figshare-brain=/data/figshare")
+        ds, raw = item.split("=", 1)
+        if ds not in STUDY_DATASETS:
+            raise ConfigError(f"--data: {ds!r} is not one of the quickstart datasets {', '.join(STUDY_DATASETS)}")
+        path = Path(raw).expanduser().resolve()
+        if not path.exists():
+            raise ConfigError(f"--data {ds}: {path} does not exist")
+        out[ds] = path
+    return out
+
+
+def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or continue) the quickstart; returns the summary (also written to ``OUT/summary.json``)."""
+    from medzoo import datasets, leaderboards, search, zoo
+    from medzoo.cluster.connect import connect
+
+    plan.out.mkdir(parents=True, exist_ok=True)
+    state = _State(plan.out / "quickstart.json")
+    start = time.monotonic()
+
+    def stage(key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        prior = state.done(key)
+        if prior is not None:
+            log(f"  [skip] {key}: done before")
+            return prior
+        t0 = time.monotonic()
+        log(f"  [run ] {key} ...")
+        result = fn()
+        result["seconds"] = round(time.monotonic() - t0, 1)
+        state.mark(key, **result)
+        log(f"  [done] {key} in {result['seconds']:.1f} s")
+        return result
+
+    with connect(address=plan.address, num_cpus=None) as ray_address:
+        log(f"Ray: {ray_address}")
+        for i, ds in enumerate(STUDY_DATASETS):
+            log(f"[{i + 1}/{len(STUDY_DATASETS)}] {ds}")
+            raw = plan.data.get(ds) or plan.out / "raw" / ds
+            prepared = plan.out / "prepared" / ds
+            run_dir = plan.out / "runs" / ds
+
+            if ds not in plan.data:
+                stage(f"{ds}/synth", lambda ds=ds, raw=raw: _synth(datasets, ds, raw, plan.seed))
+            stage(f"{ds}/check", lambda ds=ds, raw=raw: _check(datasets, ds, raw))
+            stage(f"{ds}/prepare", lambda ds=ds, raw=raw, prepared=prepared: _prepare(
+                datasets, ds, raw, prepared, plan.seed))
+
+            left = plan.budget_s - (time.monotonic() - start)
+            to_go = len(STUDY_DATASETS) - i
+            sweep_s = max(20.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
+            spec = datasets.get(ds)
+            stage(f"{ds}/sweep", lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s:
+                  _sweep(search, prepared, spec.recipe, run_dir, plan, sweep_s, ray_address))
+            stage(f"{ds}/publish", lambda run_dir=run_dir: {"entries": [
+                str(e) for e in zoo.publish(run_dir, top=1, zoo=plan.zoo)]})
+
+    stage("site", lambda: {"site": str(leaderboards.build_site(zoo=plan.zoo, out=plan.site))})
+    summary = summarize(plan, state, wall_s=time.monotonic() - start)
+    atomic_write_json(plan.out / "summary.json", summary)
+    return summary
+
+
+def _synth(datasets: Any, ds: str, raw: Path, seed: int) -> dict[str, Any]:
+    if raw.exists():  # a synth interrupted half-way: start it over
+        import shutil
+
+        shutil.rmtree(raw)
+    datasets.synthesize(ds, raw, patients=PHANTOM_PATIENTS[ds], seed=seed)
+    return {"raw": str(raw)}
+
+
+def _check(datasets: Any, ds: str, raw: Path) -> dict[str, Any]:
+    report = datasets.check(ds, raw)
+    if not report.usable:
+        from medzoo.errors import DatasetError
+
+        raise DatasetError(f"{raw}: the {ds} download is unusable ({len(report.problems)} problems)",
+                           fix=f"medzoo datasets check {ds} {raw}")
+    return {"problems": len(report.problems), "counts": report.counts}
+
+
+def _prepare(datasets: Any, ds: str, raw: Path, prepared: Path, seed: int) -> dict[str, Any]:
+    if prepared.exists():  # prepare writes atomically: an existing folder is complete but unrecorded
+        return {"prepared": str(prepared), "reused": True}
+    datasets.prepare(ds, raw, prepared, seed=seed, progress=True)
+    return {"prepared": str(prepared)}
+
+
+def _sweep(search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan, budget_s: float,
+           address: str) -> dict[str, Any]:
+    table = search.run(
+        prepared=prepared, recipe=recipe, smoke=True, samples=plan.samples, scheduler="asha", search="optuna",
+        out=run_dir, resume=run_dir.exists(), time_budget_s=budget_s, cpus_per_trial=1, address=address,
+        test_top_k=1, seed=plan.seed,
+    )
+    best = json.loads((run_dir / "best.json").read_text())
+    return {"run": str(run_dir), "trials": len(table), "budget_s": round(budget_s, 1),
+            "best_trial": best.get("trial_id")}
+
+
+def summarize(plan: QuickstartPlan, state: _State, *, wall_s: float) -> dict[str, Any]:
+    """Per dataset: best entry, primary metric with interval, params, GMACs, Grad-CAM pointing game."""
+    rows = []
+    for ds in STUDY_DATASETS:
+        pub = state.done(f"{ds}/publish") or {}
+        entries = pub.get("entries") or []
+        if not entries:
+            continue
+        entry = entries[0]
+        metrics_path = _entry_dir(plan.zoo, entry) / "metrics.json"
+        m = json.loads(metrics_path.read_text())
+        primary = m["primary_metric"]
+        pm = m["metrics"][primary]
+        cam = (m.get("gradcam") or {}).get("pointing_game") or {}
+        cx = m.get("complexity") or {}
+        rows.append({
+            "dataset": ds, "entry": entry, "primary_metric": primary, "value": pm["value"],
+            "ci_low": pm.get("ci_low"), "ci_high": pm.get("ci_high"), "params": cx.get("params"),
+            "gmacs": cx.get("gmacs"), "pointing_game": cam.get("value"),
+        })
+    stages = {k: v.get("seconds") for k, v in state.data["stages"].items()}
+    return {"out": str(plan.out), "zoo": str(plan.zoo), "site": str(plan.site), "wall_s": round(wall_s, 1),
+            "stage_seconds": stages, "rows": rows}
+
+
+def _entry_dir(zoo_root: Path, entry: str) -> Path:
+    from medzoo.zoo.store import resolve_entry
+
+    return resolve_entry(entry, zoo=zoo_root).path
