@@ -36,9 +36,8 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path: Path) -> None:
     target = tmp_path / "out"
     with atomic_dir(target) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(FileExistsError):
-        with atomic_dir(target):
-            pass
+    with pytest.raises(FileExistsError), atomic_dir(target):
+        pass
     with atomic_dir(target, replace=True) as tmp:
         (tmp / "b").write_text("2")
         assert (target / "a").exists()  # the old one stays until the new one is done

@@ -1,9 +1,40 @@
-"""Top-level commands of the quickstart part."""
+"""``medzoo quickstart``: the whole platform end to end on the embedded default."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def quickstart(
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: $MEDZOO_HOME/quickstart)."),
+    budget_minutes: float = typer.Option(10.0, "--budget-minutes", help="Total time budget, shared by the datasets."),
+    data: list[str] = typer.Option([], "--data", help="ID=RAW_PATH: use a real download for that dataset."),
+    address: str | None = typer.Option(None, "--address", help="host:port of a running Ray cluster."),
+    samples: int = typer.Option(6, "--samples", help="Configurations compared per dataset."),
+) -> None:
+    """Synthesise, check and prepare five datasets, sweep each study's recipe, publish, build the leaderboards."""
+    from medzoo.cli.common import console
+    from medzoo.paths import resolve_home
+    from medzoo.quickstart import QuickstartPlan, parse_data_overrides, run
+    from medzoo.quickstart_report import render_summary
+
+    if budget_minutes <= 0:
+        from medzoo.errors import ConfigError
+
+        raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
+    con = console()
+    plan = QuickstartPlan(
+        out=(out or resolve_home() / "quickstart").expanduser().resolve(),
+        budget_s=budget_minutes * 60,
+        data=parse_data_overrides(data),
+        address=address,
+        samples=samples,
+    )
+    summary = run(plan, log=con.print)
+    render_summary(summary, con)
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("quickstart")(quickstart)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from medzoo.cluster.commands import (
     down_command,
     list_configs,
@@ -17,6 +16,7 @@ from medzoo.cluster.commands import (
     submit_command,
     up_command,
 )
+
 from medzoo.errors import ConfigError
 
 
