@@ -71,3 +71,91 @@ def prepared_phantom(
         return cache[dataset_id]
 
     return make
+
+
+# --- zoo fixtures (tiny_run, tiny_zoo) -------------------------------------------------------------
+
+#: the two configurations of the stand-in run: tiny_cnn at 64 px, differing in learning rate
+TINY_RUN_CONFIGS = (
+    {"family": "tiny_cnn", "image_size": 64, "epochs": 14, "lr": 3e-3, "batch_size": 16, "augment": "none",
+     "seed": 0},
+    {"family": "tiny_cnn", "image_size": 64, "epochs": 3, "lr": 1e-4, "batch_size": 16, "augment": "none",
+     "seed": 1},
+)
+
+
+def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_top_k: int = 2) -> Path:
+    """A run folder (docs/contracts.md "Runs") made with medzoo.search's own trial code, without Ray.
+
+    Stand-in for ``medzoo.search.run`` (which needs a Ray cluster and more time than the zoo's test budget):
+    each config is trained by ``search.train_trial`` into ``trials/<id>``, the best ``test_top_k`` by
+    validation are evaluated by ``search.evaluate_test``, and run.json / results.parquet / best.json are
+    written the way the sweep writes them.
+    """
+    import datetime as dt
+    import json
+    import time
+
+    import pandas as pd
+    import ray
+
+    from medzoo import datasets
+    from medzoo.search.evaluation import evaluate_test
+    from medzoo.search.trial import DataInfo, train_trial
+
+    data = DataInfo.read(prepared)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for k, cfg in enumerate(configs):
+        trial_id = f"t{k:04d}"
+        t0 = time.perf_counter()
+        result = train_trial(cfg, prepared=prepared, out_dir=out / "trials" / trial_id)
+        rows.append({"trial_id": trial_id, "status": "TERMINATED", "error": None,
+                     **{f"config.{key}": v for key, v in cfg.items()},
+                     **{key: v for key, v in result.items() if key.startswith("val_")},
+                     "params": result.get("params"), "gmacs": result.get("gmacs"), "epochs": result.get("epochs"),
+                     "compute_s": time.perf_counter() - t0})
+    primary = data.primary_metric
+    order = sorted(rows, key=lambda r: -(r.get(f"val_{primary}") or 0.0))
+    for r in order[:test_top_k]:
+        test = evaluate_test(out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary,
+                             resamples=200)
+        m = test["metrics"][primary]
+        r.update({f"test_{primary}": m["value"], f"test_{primary}_ci_low": m["ci_low"],
+                  f"test_{primary}_ci_high": m["ci_high"]})
+    pd.DataFrame(rows).to_parquet(out / "results.parquet")
+    best = order[0]
+    (out / "best.json").write_text(json.dumps({
+        "trial_id": best["trial_id"], "config": dict(configs[int(best["trial_id"][1:])]),
+        "val": {key: v for key, v in best.items() if key.startswith("val_")},
+        "test": json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())["metrics"]}))
+    (out / "run.json").write_text(json.dumps({
+        "dataset": data.dataset, "prepared": str(Path(prepared).resolve()), "recipe": None,
+        "space": {"lr": [c["lr"] for c in configs]}, "scheduler": "fifo", "search": "grid",
+        "objectives": ["val_metric"], "samples": len(configs), "budget": None, "started": started,
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": True,
+        "ray_version": ray.__version__, "primary_metric": primary, "mode": "max",
+        "data_kind": datasets.read_info(prepared).get("data_kind")}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, prepared_phantom: Callable[[str], Path]) -> Path:
+    """A finished run folder on the figshare-brain phantom: two tiny_cnn trials (t0000 trained 14 epochs,
+    t0001 3 epochs at a tiny lr), both test-evaluated; the Runs layout of docs/contracts.md. Read-only."""
+    import torch
+
+    torch.set_num_threads(1)
+    return build_tiny_run(prepared_phantom("figshare-brain"), tmp_path_factory.mktemp("tiny-run") / "run")
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    """A zoo folder with ``figshare-brain/tiny_cnn`` (r1: the run's best trial) and ``figshare-brain/tiny_cnn-2``
+    (r1: the second trial), published by ``medzoo.zoo.publish(tiny_run, top=2)``. Read-only: copy it
+    (``shutil.copytree``) before publishing more into it."""
+    from medzoo.zoo.publish import publish
+
+    zoo = tmp_path_factory.mktemp("tiny-zoo") / "zoo"
+    publish(tiny_run, top=2, zoo=zoo, gradcam_images=40, faithfulness_images=4)
+    return zoo

@@ -6,6 +6,8 @@ maintained separately.
 
 from __future__ import annotations
 
+from pathlib import Path  # typer resolves the string annotations in this module's globals
+
 import typer
 
 zoo_app = typer.Typer(help="Browse the model zoo and the architecture families.", no_args_is_help=True)
@@ -17,5 +19,131 @@ zoo_app = typer.Typer(help="Browse the model zoo and the architecture families."
 # --- zoo entries: publish, list, pull, predict ---------------------------------
 
 
+def _zoo_commands(app: typer.Typer) -> None:
+    """``medzoo publish|pull|predict`` at the top level; ``medzoo zoo list|push`` in the group."""
+    from medzoo.cli.common import ZooOption, console, resolve_zoo
+
+    @app.command("publish")
+    def publish(
+        run: Path = typer.Argument(..., help="A run folder written by `medzoo sweep`."),
+        top: int = typer.Option(1, "--top", help="Publish the K best trials (by validation)."),
+        zoo: Path | None = ZooOption,
+        name: str | None = typer.Option(None, "--name", help="Entry name (default: the family)."),
+        data_kind: str | None = typer.Option(None, "--data-kind", help="phantom | real (default: from dataset.json)."),
+    ) -> None:
+        """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
+        from medzoo.zoo.publish import publish as do_publish
+
+        for entry in do_publish(run, top=top, zoo=resolve_zoo(zoo), name=name, data_kind=data_kind):
+            console().print(f"published {entry}", markup=False)
+
+    @zoo_app.command("list")
+    def list_entries(
+        dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset id."),
+        zoo: Path | None = ZooOption,
+        all_revisions: bool = typer.Option(False, "--all-revisions", help="Every revision, not only the newest."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """List zoo entries: name, architecture, primary metric with CI, params, GMACs, date."""
+        import json
+
+        from rich.table import Table
+
+        from medzoo.zoo.store import list as list_zoo
+
+        rows = list_zoo(zoo=resolve_zoo(zoo), dataset=dataset, all_revisions=all_revisions)
+        if as_json:
+            typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+            return
+        table = Table(title=f"zoo {resolve_zoo(zoo)}")
+        for col in ("entry", "architecture", "primary metric [95% CI]", "params", "GMACs", "data", "published"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            metric = "n/a" if r.value is None else (
+                f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                if r.ci_low is not None and r.ci_high is not None else f"{r.primary_metric} {r.value:.3f}")
+            table.add_row(r.id, r.architecture, metric, "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
+                          "n/a" if r.gmacs is None else f"{r.gmacs:.3f}", r.data_kind or "", r.published_at or "")
+        if not rows:
+            console().print(f"no entries in {resolve_zoo(zoo)}", markup=False)
+        else:
+            console().print(table, markup=False)
+
+    @app.command("pull")
+    def pull(
+        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN], or hf://owner/repo[@rev] from the Hub."),
+        zoo: Path | None = ZooOption,
+        to: Path | None = typer.Option(None, "--to", help="Copy the verified entry to this new folder."),
+    ) -> None:
+        """Verify an entry and copy it out (or fetch it from the Hub into the zoo)."""
+        from medzoo.zoo import store
+
+        zoo_path = resolve_zoo(zoo)
+        if entry.startswith("hf:"):
+            from medzoo.zoo import hub
+
+            entry = hub.pull(entry, zoo=zoo_path)
+            console().print(f"pulled into the zoo as {entry}", markup=False)
+        path = store.pull(entry, zoo=zoo_path, to=to)
+        console().print(f"{entry}: verified, {path}", markup=False)
+
+    @zoo_app.command("push")
+    def push(
+        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
+        repo: str | None = typer.Option(None, "--repo", help="Hub repo id owner/name."),
+        namespace: str | None = typer.Option(None, "--namespace", help="Hub user/org; repo medzoo-<dataset>-<name>."),
+        public: bool = typer.Option(False, "--public", help="Create the repo public (default private)."),
+        zoo: Path | None = ZooOption,
+    ) -> None:
+        """Push an entry revision to the Hugging Face Hub (tagged rN)."""
+        from medzoo.zoo import hub
+
+        ref = hub.push(entry, zoo=resolve_zoo(zoo), repo_id=repo, namespace=namespace, private=not public)
+        console().print(f"pushed {entry} to hf://{ref}", markup=False)
+
+    @app.command("predict")
+    def predict(
+        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
+        images: list[Path] = typer.Argument(..., help="PNG, JPEG, DICOM or NIfTI (.nii/.nii.gz) files."),
+        cam: Path | None = typer.Option(None, "--cam", help="Write the Grad-CAM overlay PNG here "
+                                        "(several images: OUT_<k>.png)."),
+        zoo: Path | None = ZooOption,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    ) -> None:
+        """Classify images with a zoo entry: per-class probabilities and a Grad-CAM overlay."""
+        import json
+
+        from medzoo.paths import atomic_write_bytes
+        from medzoo.zoo.predict import Predictor
+
+        predictor = Predictor.from_entry(entry, zoo=resolve_zoo(zoo))
+        out = console()
+        results = []
+        for k, image in enumerate(images):
+            pred = predictor.predict(image, cam=cam is not None)
+            if cam is not None and pred.cam_png is not None:
+                target = cam if len(images) == 1 else cam.with_name(f"{cam.stem}_{k}{cam.suffix or '.png'}")
+                atomic_write_bytes(target, pred.cam_png)
+            results.append(pred.to_dict())
+            if as_json:
+                continue
+            out.print(f"{pred.source}  ({predictor.entry})", markup=False)
+            for label, p in zip(pred.labels, pred.probs, strict=True):
+                if pred.thresholds is not None:
+                    flag = "positive" if label in pred.positives else "negative"
+                    out.print(f"  {label:<24} {p:.4f}  threshold {pred.thresholds[label]:.2f}  {flag}", markup=False)
+                else:
+                    mark = "  <- top" if label == pred.top_label else ""
+                    out.print(f"  {label:<24} {p:.4f}{mark}", markup=False)
+            for w in pred.warnings:
+                out.print(f"  warning: {w}", markup=False)
+            if cam is not None:
+                out.print(f"  Grad-CAM ({pred.cam_label}) -> {target}", markup=False)
+        if as_json:
+            typer.echo(json.dumps(results, indent=2))
+
+
+
 def register(app: typer.Typer) -> None:
+    _zoo_commands(app)
     app.add_typer(zoo_app, name="zoo")

@@ -1,0 +1,237 @@
+"""Robust image IO shared by every adapter: read anything, trust no size, write PNG.
+
+Readers never assume an image size or dtype: DICOM, PNG and JPEG of any size and
+bit depth come back as uint8 (HxW grey or HxWx3 RGB) after a robust window, and
+a broken file (truncated, not an image) is reported with its path instead of
+crashing a whole prepare. cv2 and pydicom are imported inside the functions so
+``import medzoo`` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from medzoo.errors import DatasetFormatError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
+#: files an OS or archiver leaves behind; never data
+STRAY_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".directory", "icon\r"})
+
+
+def is_stray(path: str | Path) -> bool:
+    """True for OS litter (.DS_Store, Thumbs.db, AppleDouble ``._x``, anything under ``__MACOSX``)."""
+    p = Path(path)
+    return p.name.lower() in STRAY_NAMES or p.name.startswith("._") or "__MACOSX" in p.parts
+
+
+def has_image_suffix(path: str | Path, suffixes: tuple[str, ...] = IMAGE_EXTENSIONS) -> bool:
+    """Case-insensitive extension test (real downloads mix ``.jpg`` and ``.JPG``)."""
+    return Path(path).suffix.lower() in suffixes
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_uint8(array: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
+    """Scale any numeric image to uint8 with a robust percentile window.
+
+    uint8 passes through unchanged. Other dtypes (int16 MRI, 12/16-bit mammograms,
+    floats) are windowed between the ``low_pct``/``high_pct`` percentiles of their
+    finite values, so a few hot pixels do not crush the contrast. A constant image
+    maps to zeros.
+    """
+    a = np.asarray(array)
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if not (0.0 <= low_pct < high_pct <= 100.0):
+        raise ValueError(f"0 <= low_pct < high_pct <= 100 must hold, got low_pct={low_pct}, high_pct={high_pct}")
+    f = a.astype(np.float64)
+    finite = f[np.isfinite(f)]
+    if finite.size == 0:
+        return np.zeros(a.shape, np.uint8)
+    lo, hi = np.percentile(finite, [low_pct, high_pct])
+    if hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    f = np.nan_to_num(f, nan=lo, posinf=hi, neginf=lo)
+    return np.clip((f - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def verify_image_bytes(data: bytes) -> str | None:
+    """Why ``data`` is not a complete PNG/JPEG/DICOM image, or None when it is.
+
+    Truncated JPEGs decode "successfully" in many libraries with grey bottoms,
+    so the end markers are checked explicitly (JPEG EOI, PNG IEND).
+    """
+    if len(data) == 0:
+        return "empty file (0 bytes)"
+    if data[:3] == b"\xff\xd8\xff":
+        if b"\xff\xd9" not in data[-1024:]:
+            return "truncated JPEG: no end-of-image marker (FFD9); re-download or re-extract the file"
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        if b"IEND" not in data[-32:]:
+            return "truncated PNG: no IEND chunk; re-download or re-extract the file"
+    elif len(data) > 132 and data[128:132] == b"DICM":
+        return None
+    try:
+        decode_image(data)
+    except DatasetFormatError as exc:
+        return exc.message
+    return None
+
+
+def decode_image(data: bytes, *, name: str = "<bytes>", grey: bool = False) -> np.ndarray:
+    """Decode PNG/JPEG/TIFF/BMP/DICOM bytes to uint8 HxW or HxWx3 RGB (``grey`` forces HxW)."""
+    import cv2
+
+    if len(data) > 132 and data[128:132] == b"DICM":
+        img = _decode_dicom(data, name)
+    else:
+        buf = np.frombuffer(data, np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+        if img is None:
+            raise DatasetFormatError(
+                f"{name}: not a readable image (PNG, JPEG, TIFF, BMP or DICOM); found {len(data)} bytes "
+                f"starting {data[:8]!r}; re-download or remove the file"
+            )
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        elif img.ndim == 3 and img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        elif img.ndim == 3 and img.shape[2] == 1:
+            img = img[:, :, 0]
+        img = to_uint8(img)
+    if grey and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(img)
+
+
+def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarray:
+    """Read any PNG/JPEG/TIFF/BMP/DICOM file as uint8 (HxW grey or HxWx3 RGB)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetFormatError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from exc
+    problem = verify_image_bytes(data)
+    if problem is not None:
+        raise DatasetFormatError(f"{path}: {problem}")
+    return decode_image(data, name=str(path), grey=grey)
+
+
+def _decode_dicom(data: bytes, name: str) -> np.ndarray:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        arr = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types for broken files
+        raise DatasetFormatError(f"{name}: DICOM pixel data cannot be decoded ({exc}); re-download the file") from exc
+    arr = np.asarray(arr)
+    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        arr = arr.max() - arr
+    if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+        arr = arr[0]  # multi-frame: the first frame
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    if slope != 1 or intercept != 0:
+        arr = arr.astype(np.float64) * slope + intercept
+    return to_uint8(arr)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 HxW or HxWx3 RGB array (deterministic, so sha256 identifies content)."""
+    import cv2
+
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        raise ValueError(f"encode_png needs uint8, got {a.dtype}; scale with to_uint8() first")
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    elif a.ndim != 2:
+        raise ValueError(f"encode_png needs HxW or HxWx3, got shape {a.shape}")
+    ok, buf = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError(f"PNG encoding failed for an array of shape {a.shape}")
+    return buf.tobytes()
+
+
+def encode_jpeg(array: np.ndarray, *, quality: int = 92) -> bytes:
+    """JPEG bytes of a uint8 HxW or HxWx3 RGB array (phantoms of JPEG datasets)."""
+    import cv2
+
+    a = np.asarray(array)
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"JPEG encoding failed for an array of shape {a.shape}")
+    return buf.tobytes()
+
+
+def write_png(path: str | os.PathLike[str], array: np.ndarray) -> str:
+    """Write ``array`` as PNG to ``path`` (parents created); returns the sha256 of the bytes written."""
+    data = encode_png(array)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return sha256_bytes(data)
+
+
+def resize_square(image: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
+    """Resize to ``size`` x ``size`` (area interpolation down, cubic up; nearest for masks)."""
+    import cv2
+
+    if size < 1:
+        raise ValueError(f"size >= 1 must hold, got size={size}")
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_CUBIC
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+def perceptual_hash(image: np.ndarray, *, hash_size: int = 16) -> np.ndarray:
+    """DCT perceptual hash (pHash) as a bool vector of ``hash_size**2`` bits.
+
+    Robust to re-encoding, resizing and mild contrast changes, so a figshare slice
+    re-released as a JPEG in another dataset still matches its original.
+    """
+    import cv2
+
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    side = hash_size * 4
+    small = cv2.resize(grey.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
+    dct = cv2.dct(small)[:hash_size, :hash_size]
+    flat = dct.ravel()
+    return flat > np.median(flat[1:])
+
+
+def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances between two stacks of bool hashes (N,bits) x (M,bits) -> (N,M)."""
+    pa = np.packbits(np.asarray(a, bool), axis=1)
+    pb = np.packbits(np.asarray(b, bool), axis=1)
+    out = np.zeros((pa.shape[0], pb.shape[0]), np.int32)
+    for j in range(pa.shape[1]):
+        out += np.bitwise_count(pa[:, j : j + 1] ^ pb[None, :, j]).astype(np.int32)
+    return out

@@ -1,0 +1,175 @@
+"""``open``: a prepared split as a torch Dataset (images, targets, masks).
+
+Items follow docs/contracts.md: ``image`` float32 CxHxW normalised (grey
+repeated to 3 channels), ``target`` int64 (single-label) or float32 multi-hot,
+``mask`` float32 1xHxW in {0, 1} (zeros where none), ``has_mask``, ``index``
+(the row in this split's manifest). Decoding PNGs dominates the cost of small
+models, so ``cache="memory"`` keeps decoded, resized uint8 arrays in RAM and
+``cache="memmap"`` in one uint8 file under ``OUT/.cache`` shared by workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from medzoo.datasets import augment as augmentations
+from medzoo.datasets.imaging import read_image, resize_square
+from medzoo.datasets.prepare import read_info, read_manifest
+from medzoo.errors import ConfigError, DatasetError
+from medzoo.paths import atomic_write_bytes
+
+SPLITS = ("train", "val", "test")
+
+
+class PreparedDataset(Dataset):
+    """One split (optionally one CV fold, one sequence) of a prepared folder."""
+
+    def __init__(
+        self,
+        prepared: str | Path,
+        *,
+        split: str = "train",
+        fold: int | None = None,
+        augment: str | None = None,
+        strength: float = 1.0,
+        image_size: int | None = None,
+        mean: tuple[float, float, float] = (0.485, 0.456, 0.406),
+        std: tuple[float, float, float] = (0.229, 0.224, 0.225),
+        sequence: str | None = None,
+        cache: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.root = Path(prepared).expanduser().resolve()
+        self.info: dict[str, Any] = read_info(self.root)
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+        if cache not in (None, "memory", "memmap"):
+            raise ConfigError(f"cache must be None, 'memory' or 'memmap', got {cache!r}")
+        if limit is not None and limit < 1:
+            raise ConfigError(f"limit >= 1 must hold, got limit={limit}")
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ConfigError(f"mean and std need 3 values each, std > 0; got mean={mean}, std={std}")
+        df = read_manifest(self.root)
+        df = _select(df, split=split, fold=fold, self_info=self.info)
+        if sequence is not None:
+            if "sequence" not in df.columns:
+                raise ConfigError(f"{self.info['id']} has no sequences; drop sequence={sequence!r}")
+            known = sorted(df["sequence"].unique())
+            if sequence not in known:
+                raise ConfigError(f"sequence must be one of {known}, got {sequence!r}")
+            df = df[df["sequence"] == sequence]
+        if limit is not None:
+            df = df.iloc[:limit]
+        self.manifest = df.reset_index(drop=True)
+        self.split, self.fold, self.sequence = split, fold, sequence
+        self.classes: list[str] = list(self.info["classes"])
+        self.task: str = self.info["task"]
+        self.image_size = int(image_size or self.info["image_size"])
+        self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(std, np.float32).reshape(3, 1, 1)
+        self.transform = augmentations.build(augment, strength=strength)
+        self.patient_ids = self.manifest["patient_id"].to_numpy()
+        if self.task == "multilabel":
+            index = {c: i for i, c in enumerate(self.classes)}
+            t = np.zeros((len(self.manifest), len(self.classes)), np.float32)
+            for r, labels in enumerate(self.manifest["labels"]):
+                for name in labels:
+                    t[r, index[name]] = 1.0
+            self.targets = t
+        else:
+            self.targets = self.manifest["label"].to_numpy(np.int64)
+        self.cache = cache
+        self._images: np.ndarray | list | None = None
+        self._masks: np.ndarray | list | None = None
+        if cache == "memory":
+            self._images, self._masks = [None] * len(self), [None] * len(self)
+        elif cache == "memmap":
+            self._images, self._masks = self._memmap()
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def _decode(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        row = self.manifest.iloc[i]
+        image = resize_square(read_image(self.root / row["path"]), self.image_size)
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        mask = None
+        if row["mask_path"]:
+            mask = resize_square(read_image(self.root / row["mask_path"], grey=True), self.image_size, nearest=True)
+        return image, mask
+
+    def _raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.cache is None:
+            return self._decode(i)
+        if self.cache == "memory":
+            if self._images[i] is None:
+                self._images[i], self._masks[i] = self._decode(i)
+            return self._images[i], self._masks[i]
+        has = bool(self.manifest["mask_path"].iloc[i])
+        return np.asarray(self._images[i]), (np.asarray(self._masks[i]) if has else None)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        image, mask = self._raw(i)
+        has_mask = mask is not None
+        if mask is None:
+            mask = np.zeros(image.shape[:2], np.uint8)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        x = image.astype(np.float32).transpose(2, 0, 1) / 255.0
+        x = (x - self.mean) / self.std
+        target = torch.from_numpy(self.targets[i]) if self.task == "multilabel" else torch.tensor(
+            int(self.targets[i]), dtype=torch.int64)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(x)),
+            "target": target,
+            "mask": torch.from_numpy((mask > 127).astype(np.float32)[None]),
+            "has_mask": has_mask,
+            "index": i,
+        }
+
+    def _memmap(self) -> tuple[np.ndarray, np.ndarray]:
+        """Decode once into ``.cache/<key>.u8`` files (written atomically), then map them read-only."""
+        import hashlib
+
+        key = hashlib.sha256("|".join([*self.manifest["sha256"], str(self.image_size)]).encode()).hexdigest()[:16]
+        cache = self.root / ".cache"
+        n, s = len(self), self.image_size
+        img_path, mask_path = cache / f"{key}-images.u8", cache / f"{key}-masks.u8"
+        if not (img_path.is_file() and mask_path.is_file()):
+            images = np.zeros((n, s, s, 3), np.uint8)
+            masks = np.zeros((n, s, s), np.uint8)
+            for i in range(n):
+                image, mask = self._decode(i)
+                images[i] = image
+                if mask is not None:
+                    masks[i] = mask
+            atomic_write_bytes(img_path, images.tobytes())
+            atomic_write_bytes(mask_path, masks.tobytes())
+        images = np.memmap(img_path, np.uint8, mode="r", shape=(n, s, s, 3))
+        masks = np.memmap(mask_path, np.uint8, mode="r", shape=(n, s, s))
+        return images, masks
+
+
+def _select(df, *, split: str, fold: int | None, self_info: dict[str, Any]):  # noqa: ANN001, ANN202
+    if fold is None:
+        out = df[df["split"] == split]
+    else:
+        folds = sorted(int(f) for f in df["fold"].unique() if f >= 0)
+        if fold not in folds:
+            raise ConfigError(f"fold must be one of {folds or 'none (prepare with --folds K)'}, got fold={fold}")
+        cv = df[(df["split"] != "test") & (df["fold"] >= 0)]
+        out = {"test": df[df["split"] == "test"], "val": cv[cv["fold"] == fold], "train": cv[cv["fold"] != fold]}[split]
+    if out.empty:
+        raise DatasetError(f"split {split!r}{'' if fold is None else f' (fold {fold})'} of "
+                           f"{self_info.get('id')} must hold rows; found none",
+                           fix="prepare with more patients or another split protocol")
+    return out

@@ -1,0 +1,268 @@
+"""``prepare``: raw download -> the prepared layout of DESIGN.md, written atomically.
+
+Steps: check the raw folder, run the adapter's preprocessing on every item
+(progress bar), deal splits, audit leakage, then write manifest.parquet,
+dataset.json and the card. Everything goes to a temporary sibling of OUT that is
+renamed into place only when complete, so a failure (a leak, Ctrl-C) leaves
+nothing behind. An item that cannot be read is skipped and listed, by path, in
+dataset.json's ``skipped`` and in the card.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from medzoo.datasets.audit import audit, require_passed
+from medzoo.datasets.base import ADAPTERS, DatasetAdapter, DatasetSpec, RawRecord
+from medzoo.datasets.card import render_card
+from medzoo.datasets.check import check
+from medzoo.datasets.imaging import encode_png, sha256_bytes
+from medzoo.datasets.phantom import read_marker
+from medzoo.datasets.splits import assign_splits
+from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
+from medzoo.paths import atomic_dir, atomic_write_json, atomic_write_text
+
+#: exactly the DESIGN.md manifest columns, in order; adapters may add declared extras (brats: sequence)
+MANIFEST_COLUMNS = ("path", "label", "labels", "patient_id", "split", "fold", "source", "mask_path", "sha256")
+
+IMAGE_LEVEL_WARNING = (
+    "WARNING: IMAGE-LEVEL SPLIT. Images of one patient can sit in train and test, so test metrics "
+    "overestimate performance on new patients. Use it only to reproduce a study's protocol."
+)
+
+
+def resolve_params(adapter: DatasetAdapter, params: dict[str, Any] | None, image_size: int | None) -> dict[str, Any]:
+    """adapter.default_params overridden by ``params``; unknown keys are rejected, not ignored."""
+    merged: dict[str, Any] = {"image_size": adapter.spec.image_size, **adapter.default_params}
+    unknown = sorted(set(params or {}) - set(merged))
+    if unknown:
+        raise ConfigError(
+            f"unknown preprocessing parameter(s) {unknown} for {adapter.spec.id}; known: {sorted(merged)}"
+        )
+    merged.update(params or {})
+    if image_size is not None:
+        merged["image_size"] = image_size
+    size = merged["image_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= 4096:
+        raise ConfigError(f"16 <= image_size <= 4096 must hold (an int), got image_size={size!r}")
+    return merged
+
+
+def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawRecord]) -> tuple[str, list[str]]:
+    """The split protocol to use and the notes explaining a fallback."""
+    notes: list[str] = []
+    protocol = split or spec.default_split
+    if protocol not in ("patient", "image", "official"):
+        raise ConfigError(f"--split must be patient, image or official, got {protocol!r}")
+    if protocol not in spec.split_protocols:
+        why = " (it has no patient ids)" if protocol == "patient" and not spec.has_patient_ids else ""
+        raise ConfigError(
+            f"{spec.id} supports the split protocols {list(spec.split_protocols)}, got {protocol!r}{why}",
+            fix=f"--split {spec.default_split}",
+        )
+    if protocol == "official":
+        has = all(r.official_split is not None or r.official_fold is not None for r in records)
+        if not has:
+            if split == "official":
+                raise ConfigError(
+                    f"the official {spec.id} split needs its split files (e.g. figshare cvind.mat); "
+                    "this raw download lacks them", fix="use --split patient")
+            notes.append("official split files not found in the raw download; used a patient-level split instead")
+            protocol = "patient"
+    return protocol, notes
+
+
+def prepare(
+    dataset_id: str,
+    raw: str | Path,
+    out: str | Path,
+    *,
+    split: str | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    image_size: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Prepare ``raw`` (a native download or phantom of ``dataset_id``) into ``out``; returns ``out``."""
+    adapter = ADAPTERS.get(dataset_id)
+    spec = adapter.spec
+    raw = Path(raw).expanduser().resolve()
+    out = Path(out).expanduser().resolve()
+    if out.exists():
+        raise ConfigError(f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}")
+    merged = resolve_params(adapter, params, image_size)
+    report = check(dataset_id, raw)
+    if not report.usable:
+        fatal = [str(p) for p in report.problems if p.fatal] or ["no usable items"]
+        raise DatasetError(
+            f"{raw} must be a usable {dataset_id} download; found {len(fatal)} fatal problem(s): "
+            + "; ".join(fatal[:3]) + (" ..." if len(fatal) > 3 else ""),
+            fix=f"medzoo datasets check {dataset_id} {raw}",
+        )
+    protocol, notes = resolve_protocol(spec, split, report.records)
+    marker = read_marker(raw)
+    started = _dt.datetime.now(_dt.timezone.utc)
+
+    with atomic_dir(out) as tmp:
+        rows, skipped = _write_items(adapter, raw, tmp, report.records, merged, progress=progress)
+        if not rows:
+            raise DatasetError(f"no item of {raw} could be preprocessed; first problems: {skipped[:3]}",
+                               fix=f"medzoo datasets check {dataset_id} {raw}")
+        table = pd.DataFrame(rows)
+        dup = table["path"][table["path"].duplicated()]
+        if not dup.empty:
+            raise DatasetError(f"prepared image names must be unique; {dup.iloc[0]} occurs twice in {raw}",
+                               fix="remove the duplicate copy from the raw download")
+        table = assign_splits(table, protocol=protocol, seed=seed, folds=folds, eval_only=spec.eval_only)
+        result = audit(table, protocol=protocol)
+        require_passed(result, where=f"{dataset_id} ({protocol} split, seed {seed})")
+        extras = [c for c in table.columns if c not in MANIFEST_COLUMNS and c not in _INTERNAL]
+        manifest = table[list(MANIFEST_COLUMNS) + extras].reset_index(drop=True)
+        manifest.to_parquet(tmp / "manifest.parquet", index=False)
+        info = _info(spec, manifest, merged, adapter, protocol=protocol, seed=seed, folds=folds, audit_result=result,
+                     notes=notes, skipped=skipped, report=report, marker=marker, started=started)
+        atomic_write_json(tmp / "dataset.json", info)
+        atomic_write_text(tmp / "README.md", render_card(info))
+    return out
+
+
+_INTERNAL = ("official_split", "official_fold", "image_group")
+
+
+def _write_items(adapter: DatasetAdapter, raw: Path, tmp: Path, records: list[RawRecord],
+                 params: dict[str, Any], *, progress: bool) -> tuple[list[dict], list[dict]]:
+    (tmp / "images").mkdir()
+    rows: list[dict] = []
+    skipped: list[dict] = []
+    for rec in _progress(records, f"preparing {adapter.spec.id}", enabled=progress):
+        try:
+            items = adapter.load(raw, rec, params)
+        except DatasetFormatError as exc:
+            skipped.append({"source": rec.source, "problem": exc.message})
+            continue
+        for item in items:
+            cols = dict(item.columns)
+            group = cols.pop("image_group", None)
+            data = encode_png(item.image)
+            rel = f"images/{item.key}.png"
+            (tmp / rel).write_bytes(data)
+            mask_rel = ""
+            if item.mask is not None:
+                mask_rel = f"masks/{item.key}.png"
+                (tmp / "masks").mkdir(exist_ok=True)
+                (tmp / mask_rel).write_bytes(encode_png(item.mask))
+            rows.append({
+                "path": rel, "label": int(rec.label), "labels": list(rec.labels),
+                "patient_id": str(rec.patient_id), "source": rec.source, "mask_path": mask_rel,
+                "sha256": sha256_bytes(data), "official_split": rec.official_split,
+                "official_fold": rec.official_fold, "image_group": group or item.key, **cols,
+            })
+    return rows, skipped
+
+
+def _progress(items: list, description: str, *, enabled: bool) -> Iterable:
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=False) as bar:
+        task = bar.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def counts_per_split(classes: list[str] | tuple[str, ...], task: str, manifest: pd.DataFrame
+                     ) -> dict[str, dict[str, int]]:
+    """{split: {class: n, ..., "total": n}}; multi-label rows count once per label they carry."""
+    counts: dict[str, dict[str, int]] = {}
+    for split in ("train", "val", "test"):
+        part = manifest[manifest["split"] == split]
+        if task == "multilabel":
+            names = [n for labels in part["labels"] for n in labels]
+            c = {name: names.count(name) for name in classes}
+        else:
+            c = {name: int((part["label"] == i).sum()) for i, name in enumerate(classes)}
+        c["total"] = len(part)
+        counts[split] = c
+    return counts
+
+
+def _info(spec: DatasetSpec, manifest: pd.DataFrame, params: dict[str, Any], adapter: DatasetAdapter, *,
+          protocol: str, seed: int, folds: int | None, audit_result: dict, notes: list[str],
+          skipped: list[dict], report: Any, marker: dict | None, started: _dt.datetime) -> dict[str, Any]:
+    warnings: list[str] = []
+    if protocol == "image" and not spec.eval_only:
+        warnings.append(IMAGE_LEVEL_WARNING)
+    if spec.eval_only:
+        notes = [*notes, "evaluation only: every row is in the test split"]
+    fold_values = sorted(int(f) for f in manifest["fold"].unique() if f >= 0)
+    return {
+        "id": spec.id,
+        "title": spec.title,
+        "task": spec.task,
+        "classes": list(spec.classes),
+        "modality": spec.modality,
+        "preprocessing": {"steps": list(getattr(adapter, "steps", ())), "params": params},
+        "split_protocol": protocol,
+        "seed": seed,
+        "folds": len(fold_values) if fold_values else None,
+        "counts": counts_per_split(spec.classes, spec.task, manifest),
+        "leakage_audit": audit_result,
+        "warnings": warnings,
+        "notes": [*spec.notes, *notes],
+        "data_kind": "phantom" if marker else "real",
+        "phantom": marker,
+        "layout": report.layout,
+        "raw": str(report.raw),
+        "images": len(manifest),
+        "patients": int(manifest["patient_id"].nunique()),
+        "image_size": params["image_size"],
+        "channels": spec.channels,
+        "has_masks": bool((manifest["mask_path"] != "").any()),
+        "sequences": list(spec.sequences),
+        "primary_metric": spec.primary_metric,
+        "secondary_metrics": list(spec.secondary_metrics),
+        "citation": spec.citation,
+        "licence": spec.licence,
+        "skipped": skipped,
+        "excluded": report.excluded,
+        "raw_problems": len(report.problems),
+        "created": started.isoformat(timespec="seconds"),
+    }
+
+
+def read_info(prepared: str | Path) -> dict[str, Any]:
+    """dataset.json of a prepared folder."""
+    import json
+
+    path = Path(prepared) / "dataset.json"
+    if not path.is_file():
+        raise DatasetError(f"{prepared} must be a prepared dataset (with dataset.json); found none",
+                           fix="medzoo datasets prepare ID RAW OUT")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); re-run prepare") from exc
+
+
+def read_manifest(prepared: str | Path) -> pd.DataFrame:
+    """manifest.parquet of a prepared folder (``labels`` as Python lists)."""
+    path = Path(prepared) / "manifest.parquet"
+    if not path.is_file():
+        raise DatasetError(f"{prepared} must be a prepared dataset (with manifest.parquet); found none",
+                           fix="medzoo datasets prepare ID RAW OUT")
+    df = pd.read_parquet(path)
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{path} must have the columns {list(MANIFEST_COLUMNS)}; missing {missing}; re-run prepare")
+    df["labels"] = df["labels"].map(lambda v: [str(x) for x in v])
+    return df

@@ -1,0 +1,85 @@
+"""The one look at the test split, taken only after selection on validation.
+
+``evaluate_test`` rebuilds a trial's model from its folder (trial.json +
+model.safetensors), predicts the test split and writes ``test_metrics.json``
+(bootstrap intervals) and ``test_outputs.npz`` per docs/contracts.md. For
+brats19-grade it adds the patient-level vote over each patient's slices.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from medzoo.search import checkpoint as ckpt
+from medzoo.search.config import FIELDS, from_dict
+from medzoo.search.metrics import bootstrap_metrics, patient_vote
+from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, evaluate
+
+from medzoo.device import Runtime, detect
+from medzoo.errors import TrialError
+from medzoo.paths import atomic_write_bytes, atomic_write_json
+
+PATIENT_LEVEL_DATASETS = ("brats19-grade",)
+
+
+def load_trial(trial_dir: Path):  # noqa: ANN201 - (model, trial dict, TrialConfig)
+    trial_dir = Path(trial_dir)
+    try:
+        meta = json.loads((trial_dir / "trial.json").read_text())
+    except FileNotFoundError:
+        raise TrialError(f"{trial_dir} has no trial.json; it is not a finished trial folder") from None
+    cfg = from_dict({k: v for k, v in meta.items() if k in FIELDS}, where=str(trial_dir / "trial.json"))
+    model = build_model(cfg.replace(pretrained=False), num_classes=int(meta["num_classes"]))
+    model.load_state_dict(ckpt.load_weights(trial_dir / "model.safetensors"))
+    return model, meta, cfg
+
+
+def evaluate_test(
+    trial_dir: str | Path,
+    *,
+    prepared: str | Path,
+    primary_metric: str,
+    runtime: Runtime | None = None,
+    limit: Mapping[str, int] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write test_metrics.json + test_outputs.npz into ``trial_dir``; return the metrics dict."""
+    trial_dir, prepared = Path(trial_dir), Path(prepared)
+    model, meta, cfg = load_trial(trial_dir)
+    runtime = runtime or detect()
+    model = model.to(runtime.torch_device())
+    task, classes = meta["task"], meta["classes"]
+    loaders = build_loaders(cfg, prepared=prepared, image_size=int(meta["image_size"]), mean=tuple(meta["mean"]),
+                            std=tuple(meta["std"]), runtime=runtime, limit=limit, splits=("test",))
+    loss_fn = ClassificationLoss("bce" if task == "multilabel" else "ce", task=task, num_classes=len(classes))
+    out = evaluate(model, loaders["test"], loss_fn, runtime, task=task)
+    result: dict[str, Any] = {
+        "dataset": meta["dataset"], "split": "test", "primary_metric": primary_metric,
+        **bootstrap_metrics(out["probs"], out["targets"], task=task, classes=classes, resamples=resamples, seed=seed),
+    }
+    if meta["dataset"] in PATIENT_LEVEL_DATASETS and task != "multilabel":
+        manifest = loaders["test"].dataset.manifest
+        pids = np.asarray(manifest["patient_id"].astype(str))[_positions(loaders["test"].dataset, out["indices"])]
+        probs, preds, targets, patients = patient_vote(out["probs"], out["targets"], pids)
+        level = bootstrap_metrics(probs, targets, task=task, classes=classes, preds=preds, resamples=resamples, seed=seed)
+        result["patient_level"] = {"vote": "majority over slices (ties by mean probability)", **level}
+    buf = io.BytesIO()
+    np.savez(buf, probs=out["probs"].astype(np.float32), targets=out["targets"], indices=out["indices"])
+    atomic_write_bytes(trial_dir / "test_outputs.npz", buf.getvalue())
+    atomic_write_json(trial_dir / "test_metrics.json", result)
+    return result
+
+
+def _positions(dataset: Any, indices: np.ndarray) -> np.ndarray:
+    """Row positions in ``dataset.manifest`` of the items' ``index`` values."""
+    manifest = dataset.manifest
+    if "index" in getattr(manifest, "columns", ()):
+        where = {int(v): i for i, v in enumerate(manifest["index"])}
+        return np.array([where[int(i)] for i in indices])
+    return np.asarray(indices, dtype=np.int64)

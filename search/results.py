@@ -1,0 +1,182 @@
+"""From Tune's results to the run folder: one row per trial, the best, the Pareto front.
+
+Trial folders are copied out of each trial's last Tune checkpoint (so the run
+folder is complete even when trials ran on other nodes); the test split is
+touched here, once, for the top-K trials ranked on validation only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from medzoo.search.checkpoint import OUTPUT_FILES
+
+from medzoo.paths import atomic_dir, atomic_write_bytes, atomic_write_json
+
+
+@dataclass
+class ResultTable:
+    """The sweep's results: ``frame`` (one row per trial), ``best`` and ``pareto``; ``path`` is the run folder."""
+
+    frame: pd.DataFrame
+    path: Path
+    best: dict[str, Any] | None
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.frame[self.frame["status"] == "ERROR"]
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def __repr__(self) -> str:
+        best = self.best["trial_id"] if self.best else None
+        return f"ResultTable({len(self)} trials, best={best}, path={str(self.path)!r})"
+
+
+def _trial_id(result: Any) -> str:
+    tid = (result.metrics or {}).get("trial_id")
+    if tid:
+        return str(tid)
+    return Path(result.path).name  # the sweep names trial folders by trial id
+
+
+def _error_message(err: BaseException) -> str:
+    """The user-facing reason: the MedzooError message when there is one, else the last line."""
+    cause = getattr(err, "cause", None) or err
+    while getattr(cause, "cause", None) is not None and cause.cause is not cause:
+        cause = cause.cause
+    text = getattr(cause, "message", None) or str(cause)
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    for line in reversed(lines):  # a remote traceback: keep the exception line
+        if "Error:" in line or "Exception:" in line:
+            return line
+    return lines[-1] if lines else type(cause).__name__
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, list | tuple | dict):
+        return json.dumps(v)
+    return v
+
+
+def _copy_trial(result: Any, dest: Path) -> bool:
+    """Copy the trial folder out of its last checkpoint; False when the trial never checkpointed."""
+    source = None
+    ckpt = result.checkpoint
+    path = (result.metrics or {}).get("checkpoint_path")  # data-parallel trials (TuneReportCallback)
+    if ckpt is not None:
+        source = ckpt
+    elif path and Path(path).exists():
+        from ray.tune import Checkpoint
+
+        source = Checkpoint.from_directory(path)
+    if source is None:
+        return False
+    with source.as_directory() as folder, atomic_dir(dest, replace=True) as tmp:
+        for name in OUTPUT_FILES:
+            if (Path(folder) / name).exists():
+                shutil.copy2(Path(folder) / name, tmp / name)
+    return True
+
+
+def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Non-dominated rows: higher val_metric and lower gmacs are better."""
+    front = []
+    for r in rows:
+        dominated = any(
+            o["val_metric"] >= r["val_metric"] and o["gmacs"] <= r["gmacs"]
+            and (o["val_metric"] > r["val_metric"] or o["gmacs"] < r["gmacs"])
+            for o in rows
+        )
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: -r["val_metric"])
+
+
+def collect(
+    grid: Any, *, out: Path, run_info: dict[str, Any], prepared: Path, test_top_k: int, resamples: int, seed: int
+) -> ResultTable:
+    from medzoo.search.evaluation import evaluate_test
+
+    rows: list[dict[str, Any]] = []
+    for result in grid:
+        tid = _trial_id(result)
+        metrics = result.metrics or {}
+        status = "ERROR" if result.error else "TERMINATED" if metrics.get("epochs") else "STOPPED"
+        row: dict[str, Any] = {
+            "trial_id": tid,
+            "status": status,  # STOPPED: ended by the time budget before its first epoch
+            "error": _error_message(result.error) if result.error else "",
+        }
+        row.update({f"config.{k}": _scalar(v) for k, v in (result.config or {}).items()})
+        row.update({k: v for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float | int)})
+        row.update({
+            "params": metrics.get("params"), "gmacs": metrics.get("gmacs"), "epochs": metrics.get("epochs"),
+            "best_epoch": metrics.get("best_epoch"), "compute_s": metrics.get("time_total_s"),
+        })
+        row["has_weights"] = _copy_trial(result, out / "trials" / tid)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+
+    ok = [r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))]
+    ok.sort(key=lambda r: (-r["val_metric"], r.get("gmacs") or math.inf))
+    primary = run_info["primary_metric"]
+    limit = run_info["budget"].get("limit") or {}
+    tests: dict[str, dict[str, Any]] = {}
+    for r in ok[:test_top_k]:
+        tests[r["trial_id"]] = evaluate_test(out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary,
+                                             limit=limit, resamples=resamples, seed=seed)
+    for tid, res in tests.items():
+        i = frame.index[frame["trial_id"] == tid][0]
+        for name, m in res["metrics"].items():
+            frame.loc[i, f"test_{name}"] = m["value"]
+            frame.loc[i, f"test_{name}_ci_low"] = m["ci_low"]
+            frame.loc[i, f"test_{name}_ci_high"] = m["ci_high"]
+    frame["rank"] = frame["trial_id"].map({r["trial_id"]: i + 1 for i, r in enumerate(ok)})
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "results.parquet", buf.getvalue())
+
+    best = None
+    if ok:
+        top = ok[0]
+        trial_json = json.loads((out / "trials" / top["trial_id"] / "trial.json").read_text())
+        best = {
+            "trial_id": top["trial_id"],
+            "config": trial_json,
+            "val": {k: v for k, v in top.items() if k.startswith("val_")},
+            "test": tests.get(top["trial_id"], {}).get("metrics", {}),
+            "params": top.get("params"), "gmacs": top.get("gmacs"),
+        }
+        atomic_write_json(out / "best.json", best)
+    pareto: list[dict[str, Any]] = []
+    if len(run_info["objectives"]) > 1:
+        pareto = [{"trial_id": r["trial_id"], "val_metric": r["val_metric"], "gmacs": r["gmacs"],
+                   "params": r.get("params"), "config": {k[7:]: v for k, v in r.items() if k.startswith("config.")}}
+                  for r in _pareto([r for r in ok if _finite(r.get("gmacs"))])]
+        atomic_write_json(out / "pareto.json", {"objectives": run_info["objectives"], "front": pareto})
+    return ResultTable(frame=frame, path=out, best=best, pareto=pareto)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
+
+
+def read_results(run: str | Path) -> ResultTable:
+    """Load a finished run folder back into a :class:`ResultTable`."""
+    run = Path(run)
+    best = json.loads((run / "best.json").read_text()) if (run / "best.json").exists() else None
+    pareto = json.loads((run / "pareto.json").read_text())["front"] if (run / "pareto.json").exists() else []
+    return ResultTable(frame=pd.read_parquet(run / "results.parquet"), path=run, best=best, pareto=pareto)

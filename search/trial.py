@@ -1,0 +1,455 @@
+"""One trial, composed of plain functions that run (and are tested) without Ray.
+
+``train_trial`` builds the model and loaders, trains epoch by epoch, evaluates
+on validation, stops early on the chosen metric, checkpoints every epoch and
+restores the best weights. Ray only supplies ``report`` (and a checkpoint to
+resume from); ``medzoo train`` calls the same function directly.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from medzoo.search import checkpoint as ckpt
+from medzoo.search.config import TrialConfig, from_dict
+from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights, probabilities
+from medzoo.search.metrics import compute_metrics, primary_key
+from medzoo.search.schedule import EarlyStopping, LRSchedule, mode_of
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from medzoo.device import Runtime, detect
+from medzoo.errors import ConfigError, MedzooError, TrialError
+from medzoo.paths import atomic_dir, atomic_write_json
+
+#: report(metrics, checkpoint_dir) is called once per epoch; the folder is deleted after it returns
+Report = Callable[[dict[str, Any], Path], None]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a trial needs to know about its prepared dataset (read once from dataset.json)."""
+
+    dataset: str
+    task: str
+    classes: tuple[str, ...]
+    primary_metric: str  # key into the metrics dict, e.g. "accuracy", "auc", "macro_auc", "mean_auroc"
+
+    @classmethod
+    def read(cls, prepared: Path) -> DataInfo:
+        from medzoo import datasets
+
+        info = datasets.read_info(prepared)
+        spec = datasets.get(info["id"])
+        task = info.get("task", spec.task)
+        return cls(info["id"], task, tuple(info.get("classes", spec.classes)), primary_key(spec.primary_metric, task))
+
+
+# -- building blocks ----------------------------------------------------------------------------
+
+
+def build_model(cfg: TrialConfig, *, num_classes: int) -> nn.Module:
+    """Family + head + frozen depth via the families' one factory."""
+    from medzoo import zoo
+
+    kwargs: dict[str, Any] = {"pretrained": cfg.pretrained, "dropout": cfg.dropout, "freeze": cfg.freeze}
+    if cfg.head is not None:
+        kwargs["head"] = cfg.head
+    if cfg.hidden is not None:
+        kwargs["hidden"] = tuple(cfg.hidden)
+    if cfg.image_size is not None:
+        kwargs["img_size"] = cfg.image_size
+    return zoo.create_model(cfg.family, num_classes=num_classes, **kwargs)
+
+
+def input_spec(cfg: TrialConfig, model: nn.Module) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
+    """(image side, mean, std): preprocessing travels with the weights (timm's pretrained_cfg)."""
+    pc = getattr(model, "pretrained_cfg", None) or {}
+    size = cfg.image_size or int(pc.get("input_size", (3, 224, 224))[-1])
+    mean = tuple(float(m) for m in pc.get("mean", (0.485, 0.456, 0.406)))
+    std = tuple(float(s) for s in pc.get("std", (0.229, 0.224, 0.225)))
+    return size, mean, std
+
+
+def open_split(
+    prepared: Path,
+    split: str,
+    cfg: TrialConfig,
+    *,
+    image_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    limit: int | None = None,
+    train: bool = False,
+):  # noqa: ANN201 - a medzoo.datasets.PreparedDataset
+    from medzoo import datasets
+
+    kwargs: dict[str, Any] = {"split": split, "image_size": image_size, "mean": mean, "std": std, "limit": limit}
+    if train and cfg.augment != "none":
+        kwargs["augment"] = cfg.augment
+        kwargs["strength"] = cfg.augment_strength
+    if cfg.sequence is not None:
+        kwargs["sequence"] = cfg.sequence
+    return datasets.open(prepared, **kwargs)
+
+
+def build_loaders(
+    cfg: TrialConfig,
+    *,
+    prepared: Path,
+    image_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    runtime: Runtime,
+    limit: Mapping[str, int] | None = None,
+    splits: tuple[str, ...] = ("train", "val"),
+    distributed: bool = False,
+) -> dict[str, DataLoader]:
+    """Loaders per split; train is augmented and, with ``balance: sampler``, class-balanced."""
+    limit = limit or {}
+    loaders: dict[str, DataLoader] = {}
+    workers = cfg.num_workers
+    common = {"num_workers": workers, "pin_memory": runtime.pin_memory,
+              "persistent_workers": runtime.persistent_workers and workers > 0}
+    for split in splits:
+        ds = open_split(prepared, split, cfg, image_size=image_size, mean=mean, std=std,
+                        limit=limit.get(split), train=split == "train")
+        if len(ds) == 0:
+            raise TrialError(
+                f"split {split!r} of {prepared} has no rows (sequence={cfg.sequence!r}); a trial needs data in every split",
+                fix="re-prepare the dataset or check the config (e.g. --set sequence=...)",
+            )
+        if split != "train":
+            loaders[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, **common)
+            continue
+        gen = torch.Generator().manual_seed(cfg.seed)
+        sampler = None
+        if cfg.balance == "sampler" and not distributed:
+            targets = np.asarray(ds.targets)
+            if targets.ndim != 1:
+                raise ConfigError("balance: sampler needs single-label targets; use balance: loss_weights for multilabel")
+            counts = np.bincount(targets, minlength=len(ds.classes)).astype(float)
+            weights = 1.0 / np.maximum(counts[targets], 1)
+            sampler = WeightedRandomSampler(torch.as_tensor(weights), len(ds), replacement=True, generator=gen)
+        loaders[split] = DataLoader(
+            ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
+            drop_last=len(ds) > cfg.batch_size, **common,
+        )
+    return loaders
+
+
+def build_loss(cfg: TrialConfig, *, task: str, train_targets: np.ndarray, num_classes: int) -> ClassificationLoss:
+    cw = class_weights(train_targets, num_classes) if cfg.balance == "loss_weights" or cfg.loss == "polyfocal" else None
+    pw = None
+    if cfg.pos_weight or (cfg.balance == "loss_weights" and cfg.loss == "bce"):
+        pw = pos_weights(train_targets if task == "multilabel" else (np.asarray(train_targets) == 1))
+    return ClassificationLoss(cfg.loss, task=task, num_classes=num_classes, label_smoothing=cfg.label_smoothing,
+                              gamma=cfg.focal_gamma, class_weight=cw, pos_weight=pw)
+
+
+def head_parameters(model: nn.Module) -> set[int]:
+    """ids of the classifier head's parameters (timm's ``get_classifier``)."""
+    get = getattr(model, "get_classifier", None)
+    head = get() if callable(get) else None
+    return {id(p) for p in head.parameters()} if isinstance(head, nn.Module) else set()
+
+
+def build_optimizer(cfg: TrialConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD over trainable parameters; the head may get ``lr * head_lr_mult``."""
+    head_ids = head_parameters(model) if cfg.head_lr_mult != 1.0 else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ConfigError(f"freeze={cfg.freeze} leaves no trainable parameter in {cfg.family}; lower freeze")
+    body = [p for p in trainable if id(p) not in head_ids]
+    head = [p for p in trainable if id(p) in head_ids]
+    groups = [{"params": body, "lr": cfg.lr, "base_lr": cfg.lr}]
+    if head:
+        groups.append({"params": head, "lr": cfg.lr * cfg.head_lr_mult, "base_lr": cfg.lr * cfg.head_lr_mult})
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def build_schedule(cfg: TrialConfig) -> LRSchedule:
+    return LRSchedule(cfg.schedule, epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, step_size=cfg.step_size,
+                      step_gamma=cfg.step_gamma, plateau_factor=cfg.plateau_factor,
+                      plateau_patience=cfg.plateau_patience, min_delta=cfg.min_delta,
+                      monitor_mode=mode_of(cfg.early_stop_metric))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
+    for g in optimizer.param_groups:
+        g["lr"] = g["base_lr"] * factor
+    return optimizer.param_groups[0]["lr"]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    runtime: Runtime,
+    scaler: torch.amp.GradScaler | None = None,
+) -> float:
+    """One pass over ``loader``; returns the mean training loss. A non-finite loss stops the trial."""
+    model.train()
+    device = runtime.torch_device()
+    total, count = 0.0, 0
+    for batch in loader:
+        x = batch["image"].to(device, non_blocking=runtime.pin_memory)
+        y = batch["target"].to(device, non_blocking=runtime.pin_memory)
+        if runtime.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        optimizer.zero_grad(set_to_none=True)
+        with runtime.autocast():
+            loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            raise TrialError(f"training diverged: loss={loss.item()} at batch {count // max(len(x), 1)}",
+                             fix="lower lr or check the data")
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        total += loss.item() * len(x)
+        count += len(x)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime, *, task: str) -> dict[str, Any]:
+    """Probabilities (N, C), targets and indices over ``loader``, plus the mean loss."""
+    model.eval()
+    device = runtime.torch_device()
+    probs, targets, indices, total = [], [], [], 0.0
+    for batch in loader:
+        x = batch["image"].to(device)
+        y = batch["target"].to(device)
+        if runtime.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            logits = model(x)
+        total += loss_fn(logits, y).item() * len(x)
+        probs.append(probabilities(logits, task).cpu().numpy())
+        targets.append(batch["target"].numpy())
+        indices.append(np.asarray(batch["index"]))
+    n = sum(len(p) for p in probs)
+    return {"probs": np.concatenate(probs).astype(np.float32), "targets": np.concatenate(targets),
+            "indices": np.concatenate(indices).astype(np.int64), "loss": total / max(n, 1)}
+
+
+def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in _unwrap(model).state_dict().items()}
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def describe(cfg: TrialConfig, model: nn.Module, data: DataInfo, *, image_size: int, mean, std) -> dict[str, Any]:  # noqa: ANN001
+    """trial.json: everything needed to rebuild and use the model without the sweep."""
+    m = _unwrap(model)
+    meta = getattr(m, "medzoo", {}) or {}
+    return {
+        **cfg.to_dict(),
+        "dataset": data.dataset, "task": data.task, "classes": list(data.classes), "num_classes": len(data.classes),
+        "primary_metric": data.primary_metric, "head": meta.get("head", cfg.head),
+        "model_args": meta.get("model_args", {}), "cam_layer": meta.get("cam_layer"),
+        "image_size": image_size, "mean": list(mean), "std": list(std),
+        "pretrained_cfg": dict(getattr(m, "pretrained_cfg", {}) or {}),
+    }
+
+
+# -- the trial ----------------------------------------------------------------------------------
+
+
+def train_trial(
+    config: TrialConfig | Mapping[str, Any],
+    *,
+    prepared: str | Path,
+    out_dir: str | Path | None = None,
+    report: Report | None = None,
+    runtime: Runtime | None = None,
+    max_epochs: int | None = None,
+    limit: Mapping[str, int] | None = None,
+    resume_from: str | Path | None = None,
+    distributed: bool = False,
+) -> dict[str, Any]:
+    """Train one configuration; return the final report (best-epoch validation metrics).
+
+    ``out_dir`` receives the trial folder of the Runs contract (written
+    atomically at the end); ``report(metrics, checkpoint_dir)`` is called after
+    every epoch with a complete checkpoint folder; ``resume_from`` is such a
+    folder, and training continues after its epoch with its optimiser,
+    schedule and early-stopping state.
+    """
+    cfg = config if isinstance(config, TrialConfig) else from_dict(dict(config), where="trial config")
+    prepared = Path(prepared)
+    data = DataInfo.read(prepared)
+    runtime = runtime or detect(num_workers=cfg.num_workers)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % (2**32))
+    model = build_model(cfg, num_classes=len(data.classes))
+    image_size, mean, std = input_spec(cfg, model)
+    trial_json = describe(cfg, model, data, image_size=image_size, mean=mean, std=std)
+    model = model.to(runtime.torch_device())
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    try:
+        loaders = build_loaders(cfg, prepared=prepared, image_size=image_size, mean=mean, std=std, runtime=runtime,
+                                limit=limit, distributed=distributed)
+    except MedzooError as exc:
+        raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
+    if distributed:
+        import ray.train.torch as rtt
+
+        model = rtt.prepare_model(model)
+        loaders["train"] = rtt.prepare_data_loader(loaders["train"], move_to_device=False)
+    loss_fn = build_loss(cfg, task=data.task, train_targets=np.asarray(loaders["train"].dataset.targets),
+                         num_classes=len(data.classes)).to(runtime.torch_device())
+    optimizer = build_optimizer(cfg, model)
+    schedule = build_schedule(cfg)
+    monitor = "val_metric" if cfg.early_stop_metric == "val_metric" else cfg.early_stop_metric
+    stopper = EarlyStopping(monitor, patience=cfg.early_stop_patience, min_delta=cfg.min_delta)
+    scaler = torch.amp.GradScaler("cuda") if runtime.amp_dtype == "float16" else None
+    epochs = min(cfg.epochs, max_epochs) if max_epochs else cfg.epochs
+
+    history: list[dict[str, Any]] = []
+    best_state = state_dict_cpu(model)
+    best_val: dict[str, Any] = {}
+    complexity: dict[str, Any] | None = None
+    resumed_at: list[int] = []
+    start = 0
+    if ckpt.is_resumable(Path(resume_from) if resume_from else None):
+        folder = Path(resume_from)
+        state = json_read(folder / "state.json")
+        _unwrap(model).load_state_dict(ckpt.load_weights(folder / "last.safetensors"))
+        best_state = ckpt.load_weights(folder / "model.safetensors")
+        ckpt.optimizer_from_files(optimizer, folder)
+        fresh = build_optimizer(cfg, model).param_groups  # the config's lr wins (PBT may have changed it)
+        for group, new in zip(optimizer.param_groups, fresh, strict=True):
+            group["base_lr"] = new["base_lr"]
+        schedule.load_state_dict(state["schedule"])
+        stopper.load_state_dict(state["early_stopping"])
+        history, best_val = json_read(folder / "history.json"), json_read(folder / "val_metrics.json")
+        complexity = json_read(folder / "complexity.json")
+        start = int(state["epoch"])
+        resumed_at = [*state.get("resumed_at", []), start]
+    if complexity is None:
+        complexity = measure_complexity(_unwrap(model), image_size)
+
+    stopped_early = stopper.should_stop
+    for epoch in range(start, epochs):
+        if stopped_early:
+            break
+        t0 = time.perf_counter()
+        lr = set_lr(optimizer, schedule.factor(epoch))
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout etc. replay identically after a resume
+        sampler = getattr(loaders["train"], "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        if loaders["train"].generator is not None:
+            loaders["train"].generator.manual_seed(cfg.seed * 100_003 + epoch)
+        try:
+            train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, runtime, scaler)
+            out = evaluate(model, loaders["val"], loss_fn, runtime, task=data.task)
+        except MedzooError as exc:
+            if isinstance(exc, TrialError):
+                raise
+            raise TrialError(f"trial could not read its data in {prepared}: {exc.message}", fix=exc.fix) from exc
+        metrics = compute_metrics(out["probs"], out["targets"], task=data.task, classes=data.classes)
+        scalars = {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float | int) or v is None}
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": out["loss"], **scalars,
+               "lr": lr, "epoch_s": time.perf_counter() - t0}
+        history.append(row)
+        current = {"val_metric": scalars.get(f"val_{data.primary_metric}"), **row}
+        value = current.get(monitor)
+        improved = stopper.step(value if value is not None else float("nan"), epoch + 1)
+        schedule.observe(value)
+        if improved or not best_val:
+            best_state = state_dict_cpu(model)
+            best_val = {"epoch": epoch + 1, "loss": out["loss"], **metrics}
+        stopped_early = stopper.should_stop
+        state = {"epoch": epoch + 1, "schedule": schedule.state_dict(), "early_stopping": stopper.state_dict(),
+                 "resumed_at": resumed_at, "stopped_early": stopped_early}
+        result = _result(best_val, data, complexity, row, history, stopped_early or epoch + 1 == epochs)
+        if report is not None:
+            folder = Path(tempfile.mkdtemp(prefix="medzoo-ckpt-"))
+            try:
+                write_checkpoint(folder, model=model, best_state=best_state, optimizer=optimizer, state=state,
+                                 trial_json={**trial_json, "resumed_at_epochs": resumed_at}, history=history,
+                                 best_val=best_val, complexity=complexity)
+                report(result, folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    if not history:
+        raise TrialError(f"no epoch ran: epochs={epochs}, resumed after epoch {start}")
+    _unwrap(model).load_state_dict(best_state)
+    if out_dir is not None:
+        with atomic_dir(Path(out_dir), replace=True) as tmp:
+            write_checkpoint(tmp, model=model, best_state=best_state, optimizer=None, state=None,
+                             trial_json={**trial_json, "resumed_at_epochs": resumed_at}, history=history,
+                             best_val=best_val, complexity=complexity)
+    return _result(best_val, data, complexity, history[-1], history, True)
+
+
+def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:  # noqa: ANN001
+    """The per-epoch report: best-epoch validation (restored weights), plus this epoch's numbers."""
+    val = {f"val_{k}": v for k, v in best_val.items() if isinstance(v, float | int) and k not in ("epoch",)}
+    primary = best_val.get(data.primary_metric)
+    return {
+        "val_metric": primary if primary is not None and math.isfinite(primary) else 0.0,
+        **val,
+        "best_epoch": best_val.get("epoch"),
+        "epoch": row["epoch"], "epochs": len(history), "train_loss": row["train_loss"],
+        "epoch_val_loss": row["val_loss"], "lr": row["lr"], "epoch_s": row["epoch_s"],
+        "params": complexity.get("params"), "gmacs": complexity.get("gmacs"), "complete": bool(done),
+    }
+
+
+def write_checkpoint(
+    folder: Path, *, model: nn.Module, best_state: Mapping[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer | None, state: dict[str, Any] | None, trial_json: dict[str, Any],
+    history: list[dict[str, Any]], best_val: dict[str, Any], complexity: dict[str, Any],
+) -> None:
+    """The trial folder of the Runs contract; with ``optimizer``/``state`` also resumable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt.save_weights(folder / "model.safetensors", dict(best_state))
+    atomic_write_json(folder / "trial.json", trial_json)
+    atomic_write_json(folder / "history.json", history)
+    atomic_write_json(folder / "val_metrics.json", {"split": "val", **best_val})
+    atomic_write_json(folder / "complexity.json", complexity)
+    if optimizer is not None and state is not None:
+        ckpt.save_weights(folder / "last.safetensors", state_dict_cpu(model))
+        ckpt.optimizer_to_files(optimizer, folder)
+        atomic_write_json(folder / "state.json", state)
+
+
+def measure_complexity(model: nn.Module, image_size: int) -> dict[str, Any]:
+    """Params and GMACs via the families' fvcore counter (latency measured once, briefly)."""
+    from medzoo.zoo import complexity
+
+    was_training = model.training
+    out = complexity.measure(model, (3, image_size, image_size), batch_sizes=(1,), repeats=2)
+    model.train(was_training)
+    return dict(out)
+
+
+def json_read(path: Path) -> Any:
+    import json
+
+    return json.loads(Path(path).read_text())

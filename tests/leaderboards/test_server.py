@@ -1,0 +1,138 @@
+"""The web app against a real server on 127.0.0.1 (ephemeral port): pages, uploads good and bad, XSS."""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from medzoo.leaderboards import make_server
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path)
+
+    def upload(self, path: str, filename: str, data: bytes, field: str = "image") -> tuple[int, dict[str, str], bytes]:
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+@pytest.fixture(scope="module")
+def served_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_zoo: Path, entry_writer: Callable[..., Path]) -> Path:
+    """The real published tiny zoo plus one entry with a hostile model name and card."""
+    zoo = tmp_path_factory.mktemp("served") / "zoo"
+    shutil.copytree(tiny_zoo, zoo)
+    entry_writer(zoo, "figshare-brain", "hostile", value=0.5, model_name=HOSTILE,
+                card_text=f"Card body {HOSTILE} [x](javascript:alert(1))")
+    return zoo
+
+
+@pytest.fixture(scope="module")
+def client(served_zoo: Path) -> Iterator[Client]:
+    server = make_server(zoo=served_zoo, host="127.0.0.1", port=0, max_upload=256 * 1024, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Client(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def phantom_png(prepared_phantom: Callable[[str], Path]) -> bytes:
+    """A test-split image of the figshare-brain phantom, as the zoo's tiny models were trained on."""
+    from medzoo import datasets
+
+    manifest = datasets.read_manifest(prepared_phantom("figshare-brain"))
+    row = manifest[manifest["split"] == "test"].iloc[0]
+    return (prepared_phantom("figshare-brain") / row["path"]).read_bytes()
+
+
+def test_pages_are_served_with_security_headers(client: Client) -> None:
+    status, headers, body = client.get("/")
+    assert status == 200 and b'href="figshare-brain.html"' in body
+    assert "script-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
+    status, _, body = client.get("/figshare-brain.html")
+    assert status == 200 and b"figshare-brain/tiny_cnn/index.html" in body and b"paper-reported" in body
+    status, _, body = client.get("/figshare-brain/tiny_cnn/")
+    assert status == 200 and b'href="try.html"' in body
+    status, headers, _ = client.get("/figshare-brain/tiny_cnn")
+    assert status == 301 and headers["location"] == "/figshare-brain/tiny_cnn/"
+    status, headers, png = client.get("/figshare-brain/tiny_cnn/plots/confusion_matrix.png")
+    assert status == 200 and headers["content-type"] == "image/png" and png.startswith(b"\x89PNG")
+    status, headers, _ = client.get("/figshare-brain/pareto.svg")
+    assert status == 200 and headers["content-type"] == "image/svg+xml"
+    status, headers, _ = client.get("/figshare-brain.json")
+    assert status == 200 and headers["content-type"] == "application/json"
+    for missing in ("/nope.html", "/figshare-brain/nope/", "/../../etc/passwd", "/figshare-brain/tiny_cnn/../../x",
+                    "/%2e%2e/%2e%2e/etc/passwd", "/figshare-brain/tiny_cnn/plots/../config.json"):
+        assert client.get(missing)[0] == 404, missing
+
+
+def test_try_a_model_on_a_phantom_image(client: Client, phantom_png: bytes) -> None:
+    status, _, body = client.upload("/figshare-brain/tiny_cnn/try.html", "slice 1.png", phantom_png)
+    page = body.decode()
+    assert status == 200, page
+    assert 'id="predicted"' in page and "data:image/png;base64," in page and 'id="cam-img"' in page
+    for label in ("glioma", "meningioma", "pituitary"):
+        assert label in page
+    token = page.split('href="report/')[1].split(".html")[0]
+    status, headers, report = client.get(f"/figshare-brain/tiny_cnn/report/{token}.html")
+    assert status == 200 and b"Prediction report" in report and "attachment" in headers["content-disposition"]
+    status, headers, pdf = client.get(f"/figshare-brain/tiny_cnn/report/{token}.pdf")
+    assert status == 200 and headers["content-type"] == "application/pdf" and pdf.startswith(b"%PDF")
+    assert client.get("/figshare-brain/tiny_cnn/report/not-a-token-at-all.pdf")[0] == 404
+
+
+def test_bad_uploads_get_a_4xx_and_a_sentence_on_the_page(client: Client, phantom_png: bytes) -> None:
+    url = "/figshare-brain/tiny_cnn/try.html"
+    # wrong type, decided by content: a text file named .png
+    status, _, body = client.upload(url, "scan.png", b"just some text, not an image")
+    assert status == 415 and b"not a PNG, JPEG or DICOM" in body and b'id="error"' in body
+    # a PNG header with a corrupt body: the reader refuses it
+    status, _, body = client.upload(url, "broken.png", phantom_png[:40] + b"\x00" * 200)
+    assert status == 422 and b'id="error"' in body and b"broken.png" in body
+    # oversized: refused from Content-Length before decoding
+    status, _, body = client.upload(url, "big.png", phantom_png[:8] + b"\x00" * (300 * 1024))
+    assert status == 413 and b"at most" in body
+    # not a form at all
+    status, _, body = client.request("POST", url, phantom_png, {"Content-Type": "image/png"})
+    assert status == 415 and b"multipart/form-data" in body
+    # a form without the file field
+    status, _, body = client.upload(url, "x.png", phantom_png, field="other")
+    assert status == 400 and b"no file field" in body
+    # upload to a page that is not a try page
+    assert client.upload("/figshare-brain.html", "x.png", phantom_png)[0] == 404
+
+
+def test_hostile_names_are_escaped_when_served(client: Client) -> None:
+    for path in ("/", "/figshare-brain.html", "/figshare-brain/hostile/", "/figshare-brain/hostile/try.html",
+                 "/figshare-brain/pareto.svg", "/figshare-brain.md"):
+        status, _, body = client.get(path)
+        assert status == 200, path
+        assert b"<script>alert" not in body and b"javascript:alert(1)\"" not in body, path
+    assert b"&lt;script&gt;alert" in client.get("/figshare-brain/hostile/")[2]

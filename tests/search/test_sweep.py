@@ -1,0 +1,157 @@
+"""Real Ray Tune sweeps on phantoms: results, selection, failures, resume, data parallelism."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from medzoo.search import run
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+SPACE = """
+base: brain-effnet
+point: {{family: tiny_cnn, pretrained: false, freeze: 0, image_size: 32, epochs: {epochs}, batch_size: 16,
+        augment: none, early_stop_patience: null, lr: 3.0e-3}}
+space:
+  lr: {{type: loguniform, low: 1.0e-3, high: 1.0e-2}}
+  family: {{type: choice, values: [tiny_cnn, tiny_effnet]}}
+smoke:
+  limit: {{train: 48, val: 24, test: 24}}
+"""
+
+
+def _space(tmp_path: Path, epochs: int) -> Path:
+    f = tmp_path / "space.yaml"
+    f.write_text(SPACE.format(epochs=epochs))
+    return f
+
+
+@pytest.fixture(scope="module")
+def brain(prepared_phantom) -> Path:  # noqa: ANN001
+    return prepared_phantom("figshare-brain")
+
+
+def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    table = run(prepared=brain, space=_space(tmp_path, 2), out=out, samples=3, scheduler="asha", search="optuna",
+                objectives=("val_metric", "gmacs"), smoke=True, test_top_k=2, progress=False, resamples=200)
+    frame = pd.read_parquet(out / "results.parquet")
+    assert len(frame) == 3 and set(frame["status"]) == {"TERMINATED"}
+    assert {"config.lr", "config.family", "val_metric", "val_accuracy", "params", "gmacs", "epochs", "compute_s"} <= set(
+        frame.columns)
+    ranked = frame.sort_values("val_metric", ascending=False)
+    tested = frame[frame["test_accuracy"].notna()]
+    assert len(tested) == 2 and set(tested["trial_id"]) == set(ranked["trial_id"][:2])  # selection on val only
+    assert (tested["test_accuracy_ci_low"] <= tested["test_accuracy"]).all()
+    assert (tested["test_accuracy"] <= tested["test_accuracy_ci_high"]).all()
+    best = json.loads((out / "best.json").read_text())
+    assert best["trial_id"] == ranked["trial_id"].iloc[0] and best["test"]["accuracy"]["value"] is not None
+    assert best["config"]["dataset"] == "figshare-brain"
+    trial = out / "trials" / best["trial_id"]
+    assert {"trial.json", "model.safetensors", "history.json", "val_metrics.json", "test_metrics.json",
+            "test_outputs.npz", "complexity.json"} <= {p.name for p in trial.iterdir()}
+    import numpy as np
+
+    npz = np.load(trial / "test_outputs.npz", allow_pickle=False)
+    assert npz["probs"].shape == (24, 3) and npz["targets"].shape == (24,) and npz["indices"].shape == (24,)
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert pareto["objectives"] == ["val_metric", "gmacs"] and pareto["front"]
+    info = json.loads((out / "run.json").read_text())
+    assert info["dataset"] == "figshare-brain" and info["scheduler"] == "asha" and info["finished"]
+    assert info["primary_metric"] == "accuracy" and info["space"]["lr"]["type"] == "loguniform"
+    assert table.best["trial_id"] == best["trial_id"]
+
+
+def _trial_results(out: Path) -> dict[str, list[dict]]:
+    found = {}
+    for f in (out / "tune").glob("*/result.json"):
+        lines = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+        found[f.parent.name] = lines
+    return found
+
+
+def test_a_killed_trial_process_is_retried_from_its_checkpoint(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            for lines in _trial_results(out).values():
+                if lines and lines[-1].get("epoch", 0) >= 1 and not lines[-1].get("complete"):
+                    os.kill(lines[-1]["pid"], signal.SIGKILL)
+                    killed.append(lines[-1]["epoch"])
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    table = run(prepared=brain, space=_space(tmp_path, 4), out=out, samples=1, scheduler="fifo", search="random",
+                smoke=True, max_failures=2, test_top_k=0, progress=False)
+    thread.join(timeout=1)
+    assert killed, "the trial finished before it could be killed"
+    row = table.frame.iloc[0]
+    assert row["status"] == "TERMINATED" and row["epochs"] == 4
+    trial = json.loads((out / "trials" / row["trial_id"] / "trial.json").read_text())
+    assert trial["resumed_at_epochs"] and trial["resumed_at_epochs"][0] >= 1  # not from scratch
+    history = json.loads((out / "trials" / row["trial_id"] / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
+    ray_cluster: str, brain: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    space = _space(tmp_path, 3)
+    script = (
+        "import sys; from medzoo.search import run\n"
+        f"run(prepared={str(brain)!r}, space={str(space)!r}, out={str(out)!r}, samples=3, scheduler='fifo',"
+        f" search='optuna', smoke=True, max_concurrent=1, address={ray_cluster!r}, progress=False, test_top_k=1)\n"
+    )
+    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished_before: set[str] = set()
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and driver.poll() is None:
+            results = _trial_results(out)
+            finished_before = {t for t, lines in results.items() if lines and lines[-1].get("complete")}
+            running = [t for t, lines in results.items() if lines and not lines[-1].get("complete")]
+            if finished_before and running:
+                break
+            time.sleep(0.05)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    assert finished_before, "no trial finished before the driver was killed"
+    assert not (out / "results.parquet").exists()
+    lines_before = {t: len(_trial_results(out)[t]) for t in finished_before}
+
+    table = run(prepared=brain, out=out, resume=True, progress=False)
+    frame = table.frame
+    assert len(frame) == 3 and set(frame["status"]) == {"TERMINATED"}
+    after = _trial_results(out)
+    for t in finished_before:  # finished trials were not run again
+        assert len(after[t]) == lines_before[t] == 3
+    assert (out / "best.json").exists()
+    assert json.loads((out / "run.json").read_text())["finished"]
+
+
+def test_data_parallel_trial_with_two_gloo_workers(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    table = run(prepared=brain, space=_space(tmp_path, 2), out=out, samples=1, scheduler="fifo", search="random",
+                smoke=True, workers_per_trial=2, test_top_k=1, progress=False, resamples=100)
+    row = table.frame.iloc[0]
+    assert row["status"] == "TERMINATED", row.get("error")
+    assert row["epochs"] == 2 and 0 <= row["val_metric"] <= 1
+    assert (out / "trials" / row["trial_id"] / "model.safetensors").exists()
+    assert row["test_accuracy"] == row["test_accuracy"]  # tested (not NaN)

@@ -1,0 +1,1 @@
+"""Family definitions: each module registers its families with ``register_family`` on import."""
