@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan, register_dataset
+from medzoo.datasets.base import (
+    DatasetAdapter,
+    DatasetSpec,
+    PreparedItem,
+    Problem,
+    RawRecord,
+    Scan,
+    register_dataset,
+)
 from medzoo.datasets.imaging import (
     encode_jpeg,
     has_image_suffix,
@@ -31,7 +38,6 @@ from medzoo.datasets.imaging import (
 )
 from medzoo.datasets.phantom import blob_mask, smooth_noise, soft
 from medzoo.datasets.preprocess import apply_mask, background_mask_lab_kmeans
-from medzoo.errors import DatasetFormatError
 
 CLASSES = ("benign", "early_pre_b", "pre_b", "pro_b")
 
@@ -78,11 +84,12 @@ def normalise_folder(name: str) -> str:
 @register_dataset
 class AllLeukemia(DatasetAdapter):
     spec = SPEC
-    default_params: dict[str, Any] = {"remove_background": True, "kmeans_k": 3, "kmeans_attempts": 3, "close": 5}
+    default_params: dict[str, Any] = {"remove_background": True, "kmeans_k": 3, "kmeans_attempts": 3,
+                                      "kmeans_merge": 20.0, "close": 5}
     steps = (
         "read RGB (any size)",
-        "background removal: RGB -> CIELAB, k-means (kmeans_k clusters), keep the darkest (stained) cluster, "
-        "close x close closing, AND with the image",
+        "background removal: RGB -> CIELAB, k-means (kmeans_k clusters), keep the darkest (stained) cluster "
+        "and clusters within kmeans_merge of it, close x close closing, AND with the image",
         "resize: image_size x image_size (area)",
     )
 
@@ -135,7 +142,7 @@ class AllLeukemia(DatasetAdapter):
         if mirror_seen and not has_original:
             problems.append(Problem("Segmented", "only the Segmented/ mirror was found; medzoo needs the "
                                                  "Original/ images", fatal=not records))
-        for sha, items in by_sha.items():
+        for items in by_sha.values():
             if len({lab for _, lab in items}) > 1:
                 problems.append(Problem(items[0][0], "identical image in two classes: "
                                         + ", ".join(f"{s} ({CLASSES[lab]})" for s, lab in items)))
@@ -158,7 +165,7 @@ class AllLeukemia(DatasetAdapter):
             rgb = np.repeat(rgb[:, :, None], 3, axis=2)
         if params["remove_background"]:
             mask = background_mask_lab_kmeans(rgb, k=params["kmeans_k"], attempts=params["kmeans_attempts"],
-                                              close=params["close"])
+                                              merge=params["kmeans_merge"], close=params["close"])
             rgb = apply_mask(rgb, mask)
         image = resize_square(rgb, params["image_size"])
         return [PreparedItem(key=record.patient_id, image=image)]

@@ -317,17 +317,19 @@ def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | No
             )
         )
         return None
-    splits: dict[str, str] = {}
     for split, paths in found.items():
         if not paths:
             problems.append(
                 Problem(
                     "test_list.txt" if split == "test" else "train_val_list.txt",
-                    "both official split lists must be present, found only the other one; download it",
+                    "both official split lists must be present, found only the other one; download it "
+                    "(a half official split would put unlisted test images into training)",
                     fatal=True,
                 )
             )
-            continue
+            return None
+    splits: dict[str, str] = {}
+    for split, paths in found.items():
         for name in (line.strip() for line in _read_lines(paths[0])):
             if not name:
                 continue

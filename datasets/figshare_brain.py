@@ -10,20 +10,28 @@ the inner zips, or in the outer zip holding the inner zips.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import io
 import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from medzoo.datasets import matlab
-from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan, register_dataset
+from medzoo.datasets.base import (
+    DatasetAdapter,
+    DatasetSpec,
+    PreparedItem,
+    Problem,
+    RawRecord,
+    Scan,
+    register_dataset,
+)
 from medzoo.datasets.imaging import is_stray, resize_square, to_uint8
 from medzoo.datasets.phantom import bias_field, blob_mask, smooth_noise, soft
 from medzoo.datasets.preprocess import roi_crop
+
 from medzoo.errors import DatasetFormatError
 
 CLASSES = ("meningioma", "glioma", "pituitary")  # .mat label 1, 2, 3
@@ -130,7 +138,7 @@ class FigshareBrain(DatasetAdapter):
             missing = sum(r.official_fold is None for r in records)
             problems.append(Problem(cvind_source, f"has {cvind.size} entries but {missing} slice(s) have no fold "
                                                   "(file number missing or beyond cvind); official folds unavailable"))
-            records = [RawRecord(**{**r.__dict__, "official_fold": None}) for r in records]
+            records = [dataclasses.replace(r, official_fold=None) for r in records]
         return Scan(records=records, problems=problems, layout=_layout_name(mats))
 
     def load(self, raw: Path, record: RawRecord, params: dict[str, Any]) -> list[PreparedItem]:
@@ -175,7 +183,7 @@ def _find_mats(raw: Path, problems: list[Problem]):
             elif low.endswith(".zip"):
                 try:
                     zf = zipfile.ZipFile(path)
-                    for source, z, member in matlab.iter_zip_members(zf, rel, depth=1):
+                    for source, _zip, member in matlab.iter_zip_members(zf, rel, depth=1):
                         if member.lower().endswith(".mat") and "__MACOSX" not in member and not is_stray(member):
                             yield source
                 except (zipfile.BadZipFile, OSError) as exc:
@@ -284,8 +292,9 @@ def write_phantom(out: Path, *, patients: int, seed: int, size: int = 256) -> No
     bounds = np.linspace(0, n_total, num=min(4, n_total) + 1).round().astype(int)
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         with zipfile.ZipFile(out / f"brainTumorDataPublic_{lo + 1}-{hi}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
-            for n in range(lo + 1, hi + 1):
-                zf.write(tmp / f"{n}.mat", arcname=f"{n}.mat")
+            for n in range(lo + 1, hi + 1):  # fixed member dates: the same seed writes the same bytes
+                info = zipfile.ZipInfo(f"{n}.mat", date_time=(2017, 4, 2, 12, 0, 0))
+                zf.writestr(info, (tmp / f"{n}.mat").read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()

@@ -97,7 +97,7 @@ def verify_image_bytes(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, *, name: str = "<bytes>", grey: bool = False) -> np.ndarray:
+def decode_image(data: bytes, *, name: str | None = None, grey: bool = False) -> np.ndarray:
     """Decode PNG/JPEG/TIFF/BMP/DICOM bytes to uint8 HxW or HxWx3 RGB (``grey`` forces HxW)."""
     import cv2
 
@@ -108,7 +108,7 @@ def decode_image(data: bytes, *, name: str = "<bytes>", grey: bool = False) -> n
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
         if img is None:
             raise DatasetFormatError(
-                f"{name}: not a readable image (PNG, JPEG, TIFF, BMP or DICOM); found {len(data)} bytes "
+                f"{name + ': ' if name else ''}not a readable image (PNG, JPEG, TIFF, BMP or DICOM); found {len(data)} bytes "
                 f"starting {data[:8]!r}; re-download or remove the file"
             )
         if img.ndim == 3 and img.shape[2] == 4:
@@ -136,14 +136,15 @@ def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarra
     return decode_image(data, name=str(path), grey=grey)
 
 
-def _decode_dicom(data: bytes, name: str) -> np.ndarray:
+def _decode_dicom(data: bytes, name: str | None) -> np.ndarray:
     import pydicom
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for broken files
-        raise DatasetFormatError(f"{name}: DICOM pixel data cannot be decoded ({exc}); re-download the file") from exc
+        prefix = f"{name}: " if name else ""
+        raise DatasetFormatError(f"{prefix}DICOM pixel data cannot be decoded ({exc}); re-download the file") from exc
     arr = np.asarray(arr)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = arr.max() - arr
@@ -204,10 +205,7 @@ def resize_square(image: np.ndarray, size: int, *, nearest: bool = False) -> np.
     h, w = image.shape[:2]
     if (h, w) == (size, size):
         return image
-    if nearest:
-        interp = cv2.INTER_NEAREST
-    else:
-        interp = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_CUBIC
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA if size < min(h, w) else cv2.INTER_CUBIC
     return cv2.resize(image, (size, size), interpolation=interp)
 
 

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan, register_dataset
+from medzoo.datasets.base import (
+    DatasetAdapter,
+    DatasetSpec,
+    PreparedItem,
+    Problem,
+    RawRecord,
+    Scan,
+    register_dataset,
+)
 from medzoo.datasets.figshare_brain import CLASSES, brain_patient_slices, phantom_patient
 from medzoo.datasets.imaging import (
     encode_jpeg,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from medzoo.datasets.audit import audit, require_passed
 from medzoo.datasets.base import ADAPTERS, DatasetAdapter, DatasetSpec, RawRecord
 from medzoo.datasets.card import render_card
@@ -24,6 +23,7 @@ from medzoo.datasets.check import check
 from medzoo.datasets.imaging import encode_png, sha256_bytes
 from medzoo.datasets.phantom import read_marker
 from medzoo.datasets.splits import assign_splits
+
 from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
 from medzoo.paths import atomic_dir, atomic_write_json, atomic_write_text
 
@@ -53,9 +53,8 @@ def resolve_params(adapter: DatasetAdapter, params: dict[str, Any] | None, image
     return merged
 
 
-def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawRecord]) -> tuple[str, list[str]]:
-    """The split protocol to use and the notes explaining a fallback."""
-    notes: list[str] = []
+def validate_split(spec: DatasetSpec, split: str | None) -> str:
+    """The requested protocol (or the dataset's default), checked against what the dataset allows."""
     protocol = split or spec.default_split
     if protocol not in ("patient", "image", "official"):
         raise ConfigError(f"--split must be patient, image or official, got {protocol!r}")
@@ -65,6 +64,13 @@ def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawReco
             f"{spec.id} supports the split protocols {list(spec.split_protocols)}, got {protocol!r}{why}",
             fix=f"--split {spec.default_split}",
         )
+    return protocol
+
+
+def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawRecord]) -> tuple[str, list[str]]:
+    """The split protocol to use and the notes explaining a fallback."""
+    notes: list[str] = []
+    protocol = validate_split(spec, split)
     if protocol == "official":
         has = all(r.official_split is not None or r.official_fold is not None for r in records)
         if not has:
@@ -97,6 +103,9 @@ def prepare(
     if out.exists():
         raise ConfigError(f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}")
     merged = resolve_params(adapter, params, image_size)
+    validate_split(spec, split)
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+        raise ConfigError(f"folds >= 2 must hold, got folds={folds!r}", fix="drop --folds or pass --folds 5")
     report = check(dataset_id, raw)
     if not report.usable:
         fatal = [str(p) for p in report.problems if p.fatal] or ["no usable items"]
@@ -235,7 +244,7 @@ def _info(spec: DatasetSpec, manifest: pd.DataFrame, params: dict[str, Any], ada
         "licence": spec.licence,
         "skipped": skipped,
         "excluded": report.excluded,
-        "raw_problems": len(report.problems),
+        "raw_problems": [str(p) for p in report.problems],
         "created": started.isoformat(timespec="seconds"),
     }
 

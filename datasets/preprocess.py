@@ -58,13 +58,15 @@ def roi_crop(
 
 
 def background_mask_lab_kmeans(rgb: np.ndarray, *, k: int = 3, attempts: int = 3, seed: int = 0,
-                                 close: int = 5, stride: int = 3) -> np.ndarray:
+                                 close: int = 5, stride: int = 3, merge: float = 20.0) -> np.ndarray:
     """ALL background removal (study 2): CIELAB k-means, keep the stained (darkest) cluster.
 
     RGB -> CIELAB; k-means (``k`` clusters) fitted on every ``stride``-th pixel (the
     centres of a smear are stable under subsampling), every pixel assigned to its
     nearest centre; the cluster with
-    the lowest L (purple-stained lymphoblast nuclei and cytoplasm) is the foreground;
+    the lowest L (purple-stained lymphoblast nuclei and cytoplasm) is the foreground,
+    together with any cluster whose centre lies within ``merge`` (8-bit Lab units) of
+    it (k-means splits a uniform cell in two when a field has fewer colours than k);
     a ``close`` x ``close`` morphological closing fills chromatin holes. Returns a uint8
     {0, 255} mask. Deterministic for ``seed``.
     """
@@ -81,8 +83,9 @@ def background_mask_lab_kmeans(rgb: np.ndarray, *, k: int = 3, attempts: int = 3
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     _, _, centres = cv2.kmeans(np.ascontiguousarray(lab[::stride]), k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS)
     labels = ((lab[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-    fg = int(np.argmin(centres[:, 0]))
-    mask = (labels.reshape(rgb.shape[:2]) == fg).astype(np.uint8) * 255
+    darkest = centres[int(np.argmin(centres[:, 0]))]
+    fg = np.flatnonzero(np.linalg.norm(centres - darkest, axis=1) <= merge)
+    mask = np.isin(labels.reshape(rgb.shape[:2]), fg).astype(np.uint8) * 255
     if close > 1:
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     return mask

@@ -170,9 +170,14 @@ def table(dataset_id: str, *, zoo: str | Path, sort: str | None = None) -> Board
     zoo = Path(zoo)
     rows: list[Row] = []
     problems: list[str] = []
-    for info in zoo_api.list(zoo=zoo, dataset=dataset_id):
+    infos = zoo_api.list(zoo=zoo, dataset=dataset_id)
+    if not infos:
+        from medzoo import datasets
+
+        datasets.get(dataset_id)  # a typo in the id raises here, with the close matches
+    for info in infos:
         try:
-            rows.append(read_row(info, zoo=zoo))
+            rows.append(read_row(info))
         except ZooError as exc:
             problems.append(f"{info.id}: {exc.message}")
     primary = _primary_metric(rows, dataset_id)
@@ -212,11 +217,11 @@ def table(dataset_id: str, *, zoo: str | Path, sort: str | None = None) -> Board
     )
 
 
-def read_row(info: Any, *, zoo: Path) -> Row:
+def read_row(info: Any) -> Row:
     """One board row from a zoo entry (``medzoo.zoo.list`` item); ZooError names the bad file."""
     path = Path(info.path)
     metrics_doc = _read_json(path / "metrics.json")
-    config = info.config if isinstance(getattr(info, "config", None), dict) else _read_json(path / "config.json")
+    config = _read_json(path / "config.json")
     meta = config.get("medzoo") or {}
     card_data, _ = read_card(path)
 
@@ -274,7 +279,7 @@ def read_row(info: Any, *, zoo: Path) -> Row:
         split_protocol=str(meta.get("split_protocol") or "unknown"),
         data_kind=meta.get("data_kind") if meta.get("data_kind") in ("real", "phantom") else "unknown",
         published_at=str(meta.get("published_at") or getattr(info, "published_at", "") or ""),
-        card=(path / "README.md").relative_to(zoo).as_posix() if path.is_relative_to(zoo) else "README.md",
+        card=f"{info.dataset}/{info.name}/{info.revision}/README.md",  # the zoo layout of docs/contracts.md
         images=images,
     )
 

@@ -60,3 +60,15 @@ def reference_metrics(board: Board) -> list[str]:
     names = {m for r in board.reference for m in r.metrics}
     first = [board.primary_metric] if board.primary_metric in names else []
     return first + sorted(names - set(first))
+
+
+_SPLITS = {
+    "patient": "patient-level",
+    "image": "image-level split (patients may straddle train and test)",
+    "official": "official split",
+}
+
+
+def split(protocol: str) -> str:
+    """The split protocol as a reader should see it: image-level splits always say so."""
+    return _SPLITS.get(protocol, protocol)

@@ -50,7 +50,7 @@ def to_markdown(board: Board, *, card_links: dict[str, str] | None = None) -> st
                 *[fmt.value(r.metrics.get(m)) for m in board.secondary_metrics],
                 *[fmt.interval(r.cross_dataset.get(d)) for d in board.cross_datasets],
                 fmt.number(r.params_m), fmt.number(r.gmacs, 3), fmt.latency(r.latency_ms, r.latency_device),
-                fmt.interval(r.pointing_game, 2), r.split_protocol, r.data_kind, fmt.date(r.published_at),
+                fmt.interval(r.pointing_game, 2), fmt.split(r.split_protocol), r.data_kind, fmt.date(r.published_at),
                 "yes" if r.pareto else "", Raw(f"[card](<{_url(link)}>)"),
             ])
         lines += [f"## {fmt.DATA_KIND_TITLES[kind]}", "", *_table(header, rows), ""]

@@ -48,19 +48,19 @@ def pdf_report(row: Row, result: dict[str, Any], *, created: str) -> bytes:
     lines = [
         ("medzoo prediction report", 16, "bold"),
         (f"Model: {row.model}  ({row.entry_id}@{row.revision}, {row.architecture})", 10, "normal"),
-        (f"Trained on {row.data_kind} data; split {row.split_protocol}; test {row.primary_metric} "
+        (f"Trained on {row.data_kind} data; split {fmt.split(row.split_protocol)}; test {row.primary_metric} "
          f"{fmt.interval(row.primary)}", 10, "normal"),
         (f"Image: {result['filename']}    created {created}", 10, "normal"),
         (f"Predicted: {result['label']}", 13, "bold"),
     ]
     if row.data_kind == "phantom":
-        lines.append((fmt.PHANTOM_NOTE, 9, "bold"))
+        lines.append((fmt.PHANTOM_NOTE, 8, "bold"))
     lines += [(w, 9, "normal") for w in result["warnings"]]
     y = 0.96
     for text, size, weight in lines:
         fig.text(0.06, y, text, fontsize=size, fontweight=weight, parse_math=False, wrap=True)
         y -= 0.028 if size < 12 else 0.035
-    images = [(result["input_png"], "input (as the model saw it)"), (result["cam_png"], "Grad-CAM overlay")]
+    images = [(result["input_png"], "input (as the model saw it)"), (result["cam_png"], f"Grad-CAM overlay ({result['label']})")]
     images = [(png, title) for png, title in images if png]
     for i, (png, title) in enumerate(images):
         ax = fig.add_axes((0.06 + i * 0.46, 0.40, 0.42, 0.30))

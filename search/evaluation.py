@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from medzoo.search import checkpoint as ckpt
 from medzoo.search.config import FIELDS, from_dict
-from medzoo.search.metrics import bootstrap_metrics, patient_vote
+from medzoo.search.metrics import bootstrap_metrics, patient_vote, sequence_vote
 from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, evaluate
 
 from medzoo.device import Runtime, detect
@@ -83,3 +83,46 @@ def _positions(dataset: Any, indices: np.ndarray) -> np.ndarray:
         where = {int(v): i for i, v in enumerate(manifest["index"])}
         return np.array([where[int(i)] for i in indices])
     return np.asarray(indices, dtype=np.int64)
+
+
+def vote_sequences(
+    trial_dirs: Mapping[str, Path],
+    *,
+    prepared: str | Path,
+    primary_metric: str,
+    limit: Mapping[str, int] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The glioma study's T1/T2/FLAIR majority vote over per-sequence trials' test outputs.
+
+    ``trial_dirs`` maps a sequence to a trial folder holding test_outputs.npz;
+    slices are aligned across sequences by (patient_id, slice).
+    """
+    from medzoo import datasets
+
+    limit = limit or {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    classes: list[str] = []
+    for seq, trial_dir in trial_dirs.items():
+        npz = np.load(Path(trial_dir) / "test_outputs.npz", allow_pickle=False)
+        manifest = datasets.open(prepared, split="test", sequence=seq, limit=limit.get("test")).manifest
+        rows = manifest.iloc[npz["indices"]]
+        keys = (rows["patient_id"].astype(str) + "/" + rows["slice"].astype(str)).to_numpy()
+        outputs[seq] = {"probs": npz["probs"], "targets": npz["targets"], "keys": keys}
+        classes = json.loads((Path(trial_dir) / "trial.json").read_text())["classes"]
+    vote = sequence_vote(outputs)
+    result: dict[str, Any] = {
+        "split": "test", "primary_metric": primary_metric, "vote": "majority over sequences (ties by mean probability)",
+        "sequences": {seq: Path(d).name for seq, d in trial_dirs.items()},
+        **bootstrap_metrics(vote["probs"], vote["targets"], task="binary" if len(classes) == 2 else "multiclass",
+                            classes=classes, preds=vote["preds"], resamples=resamples, seed=seed),
+    }
+    pids = [k.split("/", 1)[0] for k in vote["keys"]]
+    probs, preds, targets, _ = patient_vote(vote["probs"], vote["targets"], pids)
+    result["patient_level"] = {
+        "vote": "majority over the patient's voted slices",
+        **bootstrap_metrics(probs, targets, task="binary" if len(classes) == 2 else "multiclass", classes=classes,
+                            preds=preds, resamples=resamples, seed=seed),
+    }
+    return result

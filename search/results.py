@@ -108,7 +108,7 @@ def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def collect(
     grid: Any, *, out: Path, run_info: dict[str, Any], prepared: Path, test_top_k: int, resamples: int, seed: int
 ) -> ResultTable:
-    from medzoo.search.evaluation import evaluate_test
+    from medzoo.search.evaluation import evaluate_test, vote_sequences
 
     rows: list[dict[str, Any]] = []
     for result in grid:
@@ -138,6 +138,20 @@ def collect(
     for r in ok[:test_top_k]:
         tests[r["trial_id"]] = evaluate_test(out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary,
                                              limit=limit, resamples=resamples, seed=seed)
+    # multi-sequence datasets: the best trial per sequence (on validation) is tested too, then voted
+    per_sequence: dict[str, str] = {}
+    for r in ok:
+        seq = r.get("config.sequence")
+        if isinstance(seq, str) and seq and seq not in per_sequence:
+            per_sequence[seq] = r["trial_id"]
+    if len(per_sequence) >= 2 and test_top_k > 0:
+        for tid in per_sequence.values():
+            if tid not in tests:
+                tests[tid] = evaluate_test(out / "trials" / tid, prepared=prepared, primary_metric=primary,
+                                           limit=limit, resamples=resamples, seed=seed)
+        vote = vote_sequences({s: out / "trials" / t for s, t in per_sequence.items()}, prepared=prepared,
+                              primary_metric=primary, limit=limit, resamples=resamples, seed=seed)
+        atomic_write_json(out / "vote.json", vote)
     for tid, res in tests.items():
         i = frame.index[frame["trial_id"] == tid][0]
         for name, m in res["metrics"].items():

@@ -275,7 +275,7 @@ def run(
                     search_alg=_searcher(search, rec, objectives, seed), scheduler=_scheduler(scheduler, rec,
                                                                                               rec.point.epochs),
                     num_samples=samples, time_budget_s=time_budget_s, max_concurrent_trials=max_concurrent,
-                    trial_dirname_creator=_trial_dirname,
+                    trial_dirname_creator=_trial_dirname, reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name=TUNE_DIR, storage_path=str(out),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -61,7 +62,8 @@ def count_macs(model: Any, input_size: Sequence[int]) -> dict[str, Any]:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, from fvcore's tracer
             fca = FlopCountAnalysis(model, x)
             fca.set_op_handle(**{name: counting(name, h) for name, h in handles.items()})
             fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")

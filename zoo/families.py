@@ -110,7 +110,13 @@ def model_args(family: Family, *, head: str | None = None, dropout: float = 0.0,
         raise ConfigError(f"family {family.name!r} does not take {', '.join(unknown)} (its options: {known})")
     head = head or family.default_head
     if head not in family.heads:
-        raise ConfigError(f"head must be one of {', '.join(family.heads)} for {family.name!r}, got head={head!r}")
+        import difflib
+
+        close = difflib.get_close_matches(head, family.heads, n=1)
+        raise ConfigError(
+            f"head must be one of {', '.join(family.heads)} for {family.name!r}, got head={head!r}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        )
     args: dict[str, Any] = {"head": head, "dropout": float(dropout), "freeze": int(freeze)}
     if hidden is not None:
         args["hidden"] = [hidden] if isinstance(hidden, int) else [int(h) for h in hidden]

@@ -54,6 +54,9 @@ def select_trials(run: Path, *, top: int) -> tuple[list[str], dict[str, Any], An
     if ok.empty:
         raise ZooError(f"{run}: no finished trial has a validation {primary}; nothing to publish",
                        fix="check results.parquet's error column and rerun the sweep")
+    if len(ok) < top:
+        raise ZooError(f"{run}: top <= the number of finished trials must hold, got top={top} with {len(ok)} finished",
+                       fix=f"publish with --top {len(ok)}")
     ok = ok.sort_values(col, ascending=info.get("mode", "max") == "min", kind="stable")
     chosen = [str(t) for t in ok["trial_id"].head(top)]
     missing = [t for t in chosen if not (run / "trials" / t / "test_metrics.json").is_file()]

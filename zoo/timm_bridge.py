@@ -36,8 +36,10 @@ def _entrypoint(family_name: str, *, pretrained: bool = False, pretrained_cfg: A
     family = get_family(family_name)
     cfg = _cfg_dict(pretrained_cfg)
     from_entry = cfg is not None and any(cfg.get(k) for k in _WEIGHT_SOURCES)
-    if cfg is None:
-        cfg = family.default_pretrained_cfg(num_classes=kwargs.get("num_classes", 1000), img_size=kwargs.get("img_size"))
+    default = family.default_pretrained_cfg(num_classes=kwargs.get("num_classes", 1000), img_size=kwargs.get("img_size"))
+    # an entry's config.json may hold only input_size/mean/std/...: the family fills in the rest
+    # (notably classifier="head.fc", which lets timm re-initialise the head for another class count)
+    cfg = default if cfg is None else {**default, **{k: v for k, v in cfg.items() if v is not None}}
     return build_model_with_cfg(
         partial(build_model, family, backbone_pretrained=pretrained and not from_entry,
                 cache_dir=str(cache_dir) if cache_dir else None),

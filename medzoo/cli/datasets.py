@@ -21,7 +21,8 @@ def list_() -> None:
     for dataset_id in datasets.ids():
         spec = datasets.get(dataset_id)
         splits = [spec.default_split] + [s for s in spec.split_protocols if s != spec.default_split]
-        table.add_row(spec.id, spec.task + (" (eval only)" if spec.eval_only else ""), ", ".join(spec.classes),
+        classes = ", ".join(spec.classes) if spec.num_classes <= 4 else f"{spec.num_classes} labels"
+        table.add_row(spec.id, spec.task + (" (eval only)" if spec.eval_only else ""), classes,
                       ", ".join(splits), spec.primary_metric, spec.modality)
     console().print(table)
 

@@ -16,6 +16,43 @@ zoo_app = typer.Typer(help="Browse the model zoo and the architecture families."
 # --- families (architectures) -------------------------------------------------
 
 
+@zoo_app.command("families")
+def families(
+    gmacs: bool = typer.Option(False, "--gmacs", help="Measure GMACs that are not cached yet (seconds per family)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the architecture families: params and GMACs with the study's head, input size, CAM layer, heads.
+
+    GMACs are cached under $MEDZOO_HOME/cache; without --gmacs only cached values are shown.
+    """
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from medzoo.cli.common import console
+    from medzoo.paths import resolve_home
+    from medzoo.zoo.family_table import family_rows
+
+    rows = family_rows(cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="architecture families (params/GMACs with the study's head and classes, else 1000)")
+    for col in ("family", "source", "params", "GMACs", "input", "classes", "head", "CAM layer", "heads", "study"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        cells = (r["name"], r["source"], f"{r['params_m']:.2f}M", "-" if r["gmacs"] is None else f"{r['gmacs']:.3f}",
+                 "x".join(str(s) for s in r["input_size"][1:]), str(r["num_classes"]), r["head"], r["cam_layer"],
+                 ", ".join(r["heads"]), r["paper"])
+        table.add_row(*(Text(c) for c in cells))
+    out = console()
+    out.print(table, markup=False)
+    if not gmacs and any(r["gmacs"] is None for r in rows):
+        out.print("GMACs: 1e9 multiply-accumulates per image (fvcore); run with --gmacs to measure the missing ones",
+                  markup=False)
+
+
 # --- zoo entries: publish, list, pull, predict ---------------------------------
 
 
@@ -48,6 +85,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         import json
 
         from rich.table import Table
+        from rich.text import Text
 
         from medzoo.zoo.store import list as list_zoo
 
@@ -62,8 +100,9 @@ def _zoo_commands(app: typer.Typer) -> None:
             metric = "n/a" if r.value is None else (
                 f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
                 if r.ci_low is not None and r.ci_high is not None else f"{r.primary_metric} {r.value:.3f}")
-            table.add_row(r.id, r.architecture, metric, "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
-                          "n/a" if r.gmacs is None else f"{r.gmacs:.3f}", r.data_kind or "", r.published_at or "")
+            cells = (r.id, r.architecture, metric, "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
+                     "n/a" if r.gmacs is None else f"{r.gmacs:.3f}", r.data_kind or "", r.published_at or "")
+            table.add_row(*(Text(str(c)) for c in cells))  # literal text: names never become markup
         if not rows:
             console().print(f"no entries in {resolve_zoo(zoo)}", markup=False)
         else:

@@ -50,6 +50,11 @@ def test_old_csv_with_trailing_commas_sex_column_and_year_ages(tmp_path: Path) -
     third = by_name["00000003_000.png"]
     assert third.labels == ("Effusion", "Hernia", "Pneumothorax")  # class order, not file order
     assert third.official_split == "test"
+    (tmp_path / "test_list.txt").unlink()  # half an official split would leak unlisted test images
+    assert [p.path for p in ADAPTER.scan(tmp_path).problems if p.fatal] == ["test_list.txt"]
+    (tmp_path / "train_val_list.txt").unlink()  # no lists at all: usable, patient-level split only
+    scan = ADAPTER.scan(tmp_path)
+    assert not any(p.fatal for p in scan.problems) and all(r.official_split is None for r in scan.records)
 
 
 def test_parse_helpers() -> None:

@@ -34,6 +34,7 @@ def write_entry(
     cross_dataset: dict[str, Any] | None = None,
     revision: str = "r1",
     published_at: str = "2026-11-20T10:00:00+00:00",
+    split_protocol: str = "patient",
 ) -> Path:
     """One entry revision in ``ZOO/<dataset>/<name>/<revision>/`` (the zoo's on-disk contract)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -61,7 +62,7 @@ def write_entry(
         "architecture": "medzoo_tiny_cnn", "num_classes": 2, "label_names": ["a", "b"], "model_args": {},
         "pretrained_cfg": {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3},
         "medzoo": {"dataset": dataset, "task": "multiclass", "family": "tiny_cnn", "data_kind": data_kind,
-                   "split_protocol": "patient", "published_at": published_at, "revision": revision,
+                   "split_protocol": split_protocol, "published_at": published_at, "revision": revision,
                    "weights_sha256": "0" * 64},
     }
     (path / "config.json").write_text(json.dumps(config))

@@ -90,7 +90,10 @@ def test_a_card_that_disagrees_with_metrics_json_is_reported_not_ranked(make_ent
 def test_an_empty_zoo_still_gives_the_paper_reported_rows(tmp_path: Path) -> None:
     board = table("chestxray14", zoo=tmp_path / "no-zoo")
     assert board.rows == [] and board.data_kind == "none"
+    assert board.primary_metric == "mean_auroc"  # the dataset's own, even before any entry exists
     assert board.reference and all(r.label == "paper-reported" for r in board.reference)
+    with pytest.raises(UnknownNameError, match="chestxray14"):
+        table("chestxray41", zoo=tmp_path / "no-zoo")
 
 
 def test_json_markdown_and_terminal_views(brain_zoo: Path) -> None:
@@ -124,3 +127,15 @@ def test_hostile_model_names_are_escaped_in_markdown_and_literal_in_the_terminal
     console = Console(record=True, width=400)
     render_terminal(board, console)
     assert "[red]x[/red]" in console.export_text()
+
+
+def test_unreadable_entries_are_listed_with_their_file(make_entry: Callable[..., Path]) -> None:
+    make_entry("brats19-grade", "fine", value=0.8)
+    broken = make_entry("brats19-grade", "broken-json", value=0.8)
+    (broken / "metrics.json").write_text("{not json")
+    inverted = make_entry("brats19-grade", "inverted-ci", value=0.8, ci=(0.85, 0.9))
+    board = table("brats19-grade", zoo=make_entry.zoo)  # type: ignore[attr-defined]
+    assert [r.name for r in board.rows] == ["fine"]
+    problems = "\n".join(board.problems)
+    assert f"{broken / 'metrics.json'} is not valid JSON" in problems
+    assert f"{inverted / 'metrics.json'}" in problems and "ci_low <= value <= ci_high must hold" in problems

@@ -24,13 +24,15 @@ def test_show_prints_the_ranked_board_and_keeps_hostile_names_literal(
     make_entry: Callable[..., Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "400")
-    make_entry("all-leukemia", "dsp", value=0.95, ci=(0.93, 0.97))
-    make_entry("all-leukemia", "evil", value=0.90, ci=(0.88, 0.92), model_name="[bold red]pwn[/] <script>")
+    make_entry("all-leukemia", "dsp", value=0.95, ci=(0.93, 0.97), split_protocol="image")
+    make_entry("all-leukemia", "evil", value=0.90, ci=(0.88, 0.92), model_name="[bold red]pwn[/] <script>",
+               split_protocol="image")
     zoo = str(make_entry.zoo)  # type: ignore[attr-defined]
     code, out, _ = run(["leaderboard", "show", "all-leukemia", "--zoo", zoo], capsys)
     assert code == 0
     assert "1" in out and "dsp" in out and "PHANTOM" in out and "Paper-reported" in out
     assert "[bold red]pwn[/] <script>" in out
+    assert "image-level split" in out  # all-leukemia has no patient ids: every row must say so
     code, out, _ = run(["leaderboard", "show", "all-leukemia", "--zoo", zoo, "--sort", "params"], capsys)
     assert code == 0 and "ranked by params (lower is better)" in out
 

@@ -108,6 +108,42 @@ def test_try_a_model_on_a_phantom_image(client: Client, phantom_png: bytes) -> N
     assert client.get("/figshare-brain/tiny_cnn/report/not-a-token-at-all.pdf")[0] == 404
 
 
+def _as_jpeg_and_dicom(png: bytes) -> tuple[bytes, bytes]:
+    """The same phantom slice as a JPEG and as an MR DICOM file (with the DICM preamble)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from pydicom import dcmwrite
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    jpeg = io.BytesIO()
+    Image.fromarray(grey).save(jpeg, format="JPEG", quality=95)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns = "MR", grey.shape[0], grey.shape[1]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = (grey.astype(np.uint16) * 4).tobytes()
+    dicom = io.BytesIO()
+    dcmwrite(dicom, ds, enforce_file_format=True)
+    return jpeg.getvalue(), dicom.getvalue()
+
+
+def test_jpeg_and_dicom_uploads_are_read_too(client: Client, phantom_png: bytes) -> None:
+    jpeg, dicom = _as_jpeg_and_dicom(phantom_png)
+    for name, data in (("slice.jpg", jpeg), ("slice.dcm", dicom)):
+        status, _, body = client.upload("/figshare-brain/tiny_cnn/try.html", name, data)
+        assert status == 200 and b'id="cam-img"' in body, (name, body[-2000:])
+
+
 def test_bad_uploads_get_a_4xx_and_a_sentence_on_the_page(client: Client, phantom_png: bytes) -> None:
     url = "/figshare-brain/tiny_cnn/try.html"
     # wrong type, decided by content: a text file named .png

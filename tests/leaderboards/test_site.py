@@ -42,6 +42,7 @@ def site(make_entry: Callable[..., Path], tmp_path: Path) -> Path:
     make_entry("figshare-brain", "effnet-b0", value=0.90, ci=(0.85, 0.94), gmacs=0.4)
     make_entry("figshare-brain", "hostile", value=0.5, gmacs=3.0, model_name=HOSTILE, card_text=HOSTILE_CARD)
     make_entry("chestxray14", "cxr", value=0.7, primary="mean_auroc", data_kind="real")
+    make_entry("chestxray14", "tampered", value=0.6, primary="mean_auroc", data_kind="real", card_value=0.9)
     return build_site(zoo=make_entry.zoo, out=tmp_path / "site")  # type: ignore[attr-defined]
 
 
@@ -88,7 +89,11 @@ def test_phantom_boards_say_so_on_the_page(site: Path) -> None:
     board = (site / "figshare-brain.html").read_text()
     assert "PHANTOM DATA" in board and "data: phantom" in board
     assert "PHANTOM DATA" not in (site / "chestxray14.html").read_text()
-    assert "data: real" in (site / "chestxray14.html").read_text()
+    cxr = (site / "chestxray14.html").read_text()
+    assert "data: real" in cxr
+    # an entry whose card disagrees with its metrics is not ranked, and the page says why
+    assert "Entries that could not be read" in cxr and "tampered" in cxr and "must agree" in cxr
+    assert not (site / "chestxray14" / "tampered").exists()
 
 
 def test_hostile_names_and_card_text_never_become_markup(site: Path) -> None:

@@ -63,7 +63,8 @@ def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(ray_cluster: str, 
     import numpy as np
 
     npz = np.load(trial / "test_outputs.npz", allow_pickle=False)
-    assert npz["probs"].shape == (24, 3) and npz["targets"].shape == (24,) and npz["indices"].shape == (24,)
+    n = json.loads((trial / "test_metrics.json").read_text())["n"]
+    assert npz["probs"].shape == (n, 3) and npz["targets"].shape == (n,) and npz["indices"].shape == (n,)
     pareto = json.loads((out / "pareto.json").read_text())
     assert pareto["objectives"] == ["val_metric", "gmacs"] and pareto["front"]
     info = json.loads((out / "run.json").read_text())
@@ -155,3 +156,44 @@ def test_data_parallel_trial_with_two_gloo_workers(ray_cluster: str, brain: Path
     assert row["epochs"] == 2 and 0 <= row["val_metric"] <= 1
     assert (out / "trials" / row["trial_id"] / "model.safetensors").exists()
     assert row["test_accuracy"] == row["test_accuracy"]  # tested (not NaN)
+
+
+GLIOMA = """
+base: glioma-googlenet
+point: {family: tiny_cnn, pretrained: false, image_size: 32, epochs: 1, batch_size: 16, augment: none,
+        lr: 3.0e-3, optimizer: adam, head_lr_mult: 1.0, sequence: t2}
+space:
+  sequence: {type: choice, values: [t1, t2, flair]}
+smoke:
+  limit: {train: 48, val: 24, test: 24}
+"""
+
+
+def test_unreadable_data_fails_one_trial_with_its_reason_and_the_sweep_goes_on(
+    ray_cluster: str, prepared_phantom, tmp_path: Path  # noqa: ANN001
+) -> None:
+    import shutil
+
+    prepared = tmp_path / "brats"
+    shutil.copytree(prepared_phantom("brats19-grade"), prepared)
+    manifest = pd.read_parquet(prepared / "manifest.parquet")
+    victim = manifest[(manifest["split"] == "train") & (manifest["sequence"] == "t2")]["path"].iloc[0]
+    (prepared / victim).write_bytes(b"\x89PNG truncated")
+    space = tmp_path / "glioma.yaml"
+    space.write_text(GLIOMA)
+    out = tmp_path / "run"
+    table = run(prepared=prepared, space=space, out=out, samples=4, scheduler="fifo", search="random", smoke=True,
+                max_failures=0, test_top_k=1, progress=False, resamples=200)
+    frame = table.frame
+    broken = frame[frame["config.sequence"] == "t2"]
+    assert len(broken) >= 1 and set(broken["status"]) == {"ERROR"}
+    assert all(Path(victim).name in e for e in broken["error"])  # the reason names the file
+    fine = frame[frame["config.sequence"] != "t2"]
+    assert len(fine) >= 2 and set(fine["status"]) == {"TERMINATED"}
+    best = json.loads((out / "best.json").read_text())
+    test = json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())
+    assert test["primary_metric"] == "auc" and "patient_level" in test  # vote over each patient's slices
+    assert test["patient_level"]["n"] < test["n"]
+    if fine["config.sequence"].nunique() >= 2:
+        vote = json.loads((out / "vote.json").read_text())
+        assert set(vote["sequences"]) == set(fine["config.sequence"]) and vote["metrics"]["auc"]["value"] is not None

@@ -97,10 +97,23 @@ def test_family_contract(name: str, num_classes: int, head: str) -> None:
     handle.remove()
     assert seen and (seen[-1].ndim == 4 or (seen[-1].ndim == 3 and family.cam_reshape == "vit"))
 
-    # model_args rebuild the same module through timm alone
+
+@pytest.mark.parametrize(("name", "kw"), [
+    ("tiny_cnn", {"head": "mlp_bn", "hidden": (24, 12), "dropout": 0.1, "width": 8}),
+    ("efficientnetv2_dsp", {"attention": "cbam", "odconv": False, "kernel_num": 2}),
+    ("vit_base_patch16_224", {"img_size": 32, "head": "fc_relu_dropout"}),
+    ("aernet", {"freeze": 3, "reduction": 8}),
+])
+def test_model_args_rebuild_the_same_module_through_timm(name: str, kw: dict) -> None:
+    """``model.medzoo["model_args"]`` is all timm needs: same state-dict keys and shapes."""
+    import json
+
     with torch.device("meta"):
-        rebuilt = timm.create_model(f"medzoo_{name}", num_classes=num_classes, **model.medzoo["model_args"])
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in after.items()}
+        model = create_model(name, num_classes=5, **kw)
+        args = json.loads(json.dumps(model.medzoo["model_args"]))  # as stored in a zoo entry's config.json
+        rebuilt = timm.create_model(f"medzoo_{name}", num_classes=5, **args)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert rebuilt.medzoo == model.medzoo
 
 
 def test_freeze_units_exist_and_cover_the_backbone_in_order() -> None:
@@ -114,7 +127,7 @@ def test_freeze_units_exist_and_cover_the_backbone_in_order() -> None:
 
 
 def test_bad_arguments_raise_clear_errors() -> None:
-    with pytest.raises(ConfigError, match=r"0 <= freeze <= 5 must hold .*got freeze=9"):
+    with pytest.raises(ConfigError, match=r"0 <= freeze <= 3 must hold for family 'tiny_cnn' .*got freeze=9"):
         create_model("tiny_cnn", num_classes=2, freeze=9)
     with pytest.raises(ConfigError, match="does not take colour"):
         create_model("tiny_cnn", num_classes=2, colour=True)
