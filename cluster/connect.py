@@ -48,6 +48,11 @@ def connect(
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         ctx = ray.get_runtime_context()
+        if address not in (None, "auto", ctx.gcs_address):
+            raise ClusterError(
+                f"this process is connected to Ray at {ctx.gcs_address} already; it cannot also join {address!r}",
+                fix="run in a fresh process, or omit --address to use the connected Ray",
+            )
         return RayConnection(address=ctx.gcs_address, started=False, resources=ray.cluster_resources())
     kwargs: dict[str, Any] = {"log_to_driver": log_to_driver, "include_dashboard": False,
                               "configure_logging": False}

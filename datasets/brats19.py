@@ -128,10 +128,11 @@ class Brats19Grade(DatasetAdapter):
         files = record.extra["files"]
         seg_path = raw / files["seg"]
         seg = _read_volume(seg_path)
-        labels = set(np.unique(seg).astype(np.int64).tolist())
+        labels = set(np.unique(seg).tolist())  # float segs compare equal to their integer labels
         if not labels <= SEG_LABELS:
+            found = [int(v) if float(v).is_integer() else v for v in sorted(labels)]
             raise DatasetFormatError(
-                f"{seg_path}: segmentation labels must be in {{0, 1, 2, 4}}, found {sorted(labels)}; "
+                f"{seg_path}: segmentation labels must be in {{0, 1, 2, 4}}, found {found}; "
                 "is this a probability map or a different release? use the official seg file"
             )
         tumour = seg > 0

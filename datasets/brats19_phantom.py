@@ -108,13 +108,13 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
     # the tumour: a site in either hemisphere, away from the midline and the surface
     while True:
         tc = c + np.array([rng.choice([-1, 1]) * rng.uniform(7, 14), rng.uniform(-12, 12), rng.uniform(-5, 5)])
-        r_edema = rng.uniform(7, 12)
+        r_edema = rng.uniform(8, 13) if hgg else rng.uniform(6, 11)  # HGG: more edema around the core
         if (((tc - c) / axes) ** 2).sum() ** 0.5 < 0.65:
             break
     d = np.sqrt((x - tc[0]) ** 2 + (y - tc[1]) ** 2 + ((z - tc[2]) * 1.2) ** 2)
     d_e = d / (1 + 0.25 * _smooth(rng, 3))
     d_c = d / (1 + (0.18 if hgg else 0.12) * _smooth(rng, 2))
-    r_core = r_edema * rng.uniform(0.45, 0.7)
+    r_core = r_edema * (rng.uniform(0.45, 0.7) if hgg else rng.uniform(0.55, 0.8))
     seg = np.zeros(SHAPE, np.uint8)
     seg[brain & (d_e <= r_edema)] = 2
     core = brain & (d_c <= r_core)

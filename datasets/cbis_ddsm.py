@@ -135,6 +135,17 @@ class CbisDdsmMass(DatasetAdapter):
         for split in ("train", "test"):
             if split in csvs:
                 records += _join_csv(raw, csvs[split], split, index, problems)
+        both = sorted({r.patient_id for r in records if r.official_split == "train"}
+                      & {r.patient_id for r in records if r.official_split == "test"})
+        if both:
+            problems.append(
+                Problem(
+                    csvs["test"].relative_to(raw).as_posix(),
+                    f"the official split must be patient-disjoint, {len(both)} patient(s) are in both CSVs "
+                    f"({', '.join(both[:5])}); the leakage audit will stop an official-split prepare: "
+                    "use --split patient or the CSVs of one release",
+                )
+            )
         return Scan(records=records, problems=problems, layout=layout)
 
     # ------------------------------------------------------------------ load

@@ -218,7 +218,7 @@ def _render(
         y, x = _inside(rng, dist, a, b, cy, h, w, 0.7)
         r = float(rng.uniform(6, 16))
         mass, mask = _mass(rng, kind, (y, x), r, (h, w))
-        img += mass * float(rng.uniform(300, 700))
+        img += mass * float(rng.uniform(250, 650))
         masks.append(mask)
         kinds.append(kind)
     img += np.where(breast, detail, 0)
@@ -233,9 +233,9 @@ def _render(
 
 def _kind(rng: np.random.Generator, malignant: bool) -> str:
     if malignant:
-        return "spiculated" if rng.random() < 0.7 else "ill_defined"
+        return "spiculated" if rng.random() < 0.65 else "ill_defined"
     u = rng.random()
-    return "smooth" if u < 0.55 else ("lobulated" if u < 0.85 else "obscured")
+    return "smooth" if u < 0.45 else ("lobulated" if u < 0.75 else "obscured")
 
 
 def _mass(
@@ -261,14 +261,23 @@ def _mass(
     mass = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), edge_sigma * rng.uniform(0.8, 1.3))
     if kind in ("spiculated", "ill_defined"):
         spikes = np.zeros(shape, np.float32)
-        count = int(rng.integers(9, 20)) if kind == "spiculated" else int(rng.integers(3, 8))
+        count = int(rng.integers(8, 18)) if kind == "spiculated" else int(rng.integers(2, 7))
         for angle in rng.uniform(0, 2 * math.pi, count):
             length = r * rng.uniform(0.8, 2.0)
             x0, y0 = centre[1] + 0.8 * r * math.cos(angle), centre[0] + 0.8 * r * math.sin(angle)
             x1, y1 = x0 + length * math.cos(angle), y0 + length * math.sin(angle)
-            cv2.line(spikes, (round(x0), round(y0)), (round(x1), round(y1)), float(rng.uniform(0.5, 1.0)),
-                     int(rng.integers(1, 3)), cv2.LINE_AA)
+            cv2.line(spikes, (round(x0), round(y0)), (round(x1), round(y1)), float(rng.uniform(0.4, 0.85)),
+                     1 if rng.random() < 0.7 else 2, cv2.LINE_AA)
         mass = np.maximum(mass, cv2.GaussianBlur(spikes, (0, 0), 0.5))
+    if kind == "obscured":  # vessels crossing a benign mass: straight lines through it, not radial spicules
+        lines = np.zeros(shape, np.float32)
+        for angle in rng.uniform(0, math.pi, int(rng.integers(2, 5))):
+            off = rng.normal(0, r * 0.5, 2)
+            dx, dy = 2 * r * math.cos(angle), 2 * r * math.sin(angle)
+            x, y = centre[1] + off[0], centre[0] + off[1]
+            cv2.line(lines, (round(x - dx), round(y - dy)), (round(x + dx), round(y + dy)),
+                     float(rng.uniform(0.3, 0.6)), 1, cv2.LINE_AA)
+        mass = np.maximum(mass, cv2.GaussianBlur(lines, (0, 0), 0.5))
     return mass, mask
 
 

@@ -63,8 +63,9 @@ class PreparedDataset(Dataset):
             if sequence not in known:
                 raise ConfigError(f"sequence must be one of {known}, got {sequence!r}")
             df = df[df["sequence"] == sequence]
-        if limit is not None:
-            df = df.iloc[:limit]
+        if limit is not None and limit < len(df):
+            # evenly spaced rows, not the head: a manifest sorted by class or patient still yields every class
+            df = df.iloc[np.linspace(0, len(df) - 1, limit).round().astype(int)]
         self.manifest = df.reset_index(drop=True)
         self.split, self.fold, self.sequence = split, fold, sequence
         self.classes: list[str] = list(self.info["classes"])

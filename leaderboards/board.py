@@ -30,6 +30,8 @@ LOWER_IS_BETTER = frozenset({"ece", "brier", "log_loss", "loss", "params", "gmac
 COST_KEYS = ("params", "gmacs", "latency", "pointing_game", "date")
 #: order in which data kinds are listed; each kind is ranked on its own
 DATA_KIND_ORDER = ("real", "phantom", "unknown")
+#: the entry folders whose images the views show and copy
+IMAGE_DIRS = ("plots", "gradcam")
 #: files of plots/ and gradcam/ that the views show
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})  # no SVG: it can carry script
 #: a card and metrics.json may differ by rounding only
@@ -252,7 +254,7 @@ def read_row(info: Any) -> Row:
     model_name = card_data.model_name or info.name
     images = sorted(
         p.relative_to(path).as_posix()
-        for sub in ("plots", "gradcam")
+        for sub in IMAGE_DIRS
         if (path / sub).is_dir()
         for p in (path / sub).rglob("*")
         if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from medzoo.leaderboards.board import Board, Row, read_card, table
+from medzoo.leaderboards.board import IMAGE_DIRS, Board, Row, read_card, table
 from medzoo.leaderboards.markdown import to_markdown
 from medzoo.leaderboards.pareto import pareto_svg
 from medzoo.leaderboards.render import STATIC, Pages, card_href
-from medzoo.leaderboards.site import IMAGE_DIRS, all_boards, board_datasets, entry_dir
+from medzoo.leaderboards.site import all_boards, board_datasets, entry_dir
 
 from medzoo.errors import InputImageError, MedzooError
 

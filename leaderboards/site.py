@@ -21,7 +21,6 @@ from medzoo.errors import ConfigError, ZooError
 from medzoo.paths import atomic_dir
 
 MARKER = ".medzoo-site"
-IMAGE_DIRS = ("plots", "gradcam")
 
 
 def board_datasets(zoo: Path) -> list[str]:

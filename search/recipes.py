@@ -20,7 +20,7 @@ from medzoo.errors import ConfigError
 from medzoo.registry import Registry
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
-PARAM_KINDS = ("choice", "uniform", "loguniform", "int", "logint")
+PARAM_KINDS = ("choice", "grid", "uniform", "loguniform", "int", "logint")
 TOP_KEYS = ("id", "base", "dataset", "title", "study", "notes", "point", "space", "smoke")
 SMOKE_KEYS = ("set", "space", "limit")
 SPLITS = ("train", "val", "test")
@@ -37,7 +37,7 @@ class Param:
     high: float | None = None
 
     def contains(self, value: Any) -> bool:
-        if self.kind == "choice":
+        if self.kind in ("choice", "grid"):
             return value in self.values
         return value is not None and self.low <= value <= self.high
 
@@ -46,6 +46,8 @@ class Param:
 
         if self.kind == "choice":
             return tune.choice(list(self.values))
+        if self.kind == "grid":  # every value, each `samples` times (random search only)
+            return tune.grid_search(list(self.values))
         if self.kind == "uniform":
             return tune.uniform(self.low, self.high)
         if self.kind == "loguniform":
@@ -55,8 +57,8 @@ class Param:
         return tune.lograndint(int(self.low), int(self.high) + 1)
 
     def to_dict(self) -> dict[str, Any]:
-        if self.kind == "choice":
-            return {"type": "choice", "values": list(self.values)}
+        if self.kind in ("choice", "grid"):
+            return {"type": self.kind, "values": list(self.values)}
         return {"type": self.kind, "low": self.low, "high": self.high}
 
 
@@ -104,9 +106,9 @@ class Recipe:
         return {**fixed, **{k: p.to_tune() for k, p in self.space.items()}}
 
     def point_to_evaluate(self) -> dict[str, Any]:
-        """The study's own configuration, evaluated first by the searcher."""
+        """The study's own configuration, evaluated first by the searcher (grid keys are enumerated anyway)."""
         d = self.point.to_dict()
-        return {k: d[k] for k in self.space}
+        return {k: d[k] for k, p in self.space.items() if p.kind != "grid"}
 
 
 def _param(name: str, spec: Any, *, where: str) -> Param:
@@ -118,7 +120,7 @@ def _param(name: str, spec: Any, *, where: str) -> Param:
     kind = spec.get("type")
     if kind not in PARAM_KINDS:
         raise ConfigError(f"{where}: type must be one of {', '.join(PARAM_KINDS)}, got {kind!r}")
-    if kind == "choice":
+    if kind in ("choice", "grid"):
         check_keys(spec, ("type", "values"), where=where)
         values = spec.get("values")
         if not isinstance(values, list) or not values:

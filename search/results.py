@@ -65,6 +65,15 @@ def _error_message(err: BaseException) -> str:
     return lines[-1] if lines else type(cause).__name__
 
 
+def _error_file(trial_dir: Path) -> str:
+    """The reason of a failed attempt that Tune kept only on disk (e.g. stopped by the budget mid-retry)."""
+    f = trial_dir / "error.txt"
+    if not f.exists():
+        return ""
+    lines = [ln.strip() for ln in f.read_text(errors="replace").splitlines() if "Error:" in ln or "Exception:" in ln]
+    return lines[-1] if lines else "the trial failed (see error.txt in its Tune folder)"
+
+
 def _scalar(v: Any) -> Any:
     if isinstance(v, list | tuple | dict):
         return json.dumps(v)
@@ -114,11 +123,14 @@ def collect(
     for result in grid:
         tid = _trial_id(result)
         metrics = result.metrics or {}
-        status = "ERROR" if result.error else "TERMINATED" if metrics.get("epochs") else "STOPPED"
+        error = _error_message(result.error) if result.error else ""
+        if not error and not metrics.get("epochs"):  # failed attempts, then stopped by the budget mid-retry
+            error = _error_file(Path(result.path))
+        status = "ERROR" if error else "TERMINATED" if metrics.get("epochs") else "STOPPED"
         row: dict[str, Any] = {
             "trial_id": tid,
             "status": status,  # STOPPED: ended by the time budget before its first epoch
-            "error": _error_message(result.error) if result.error else "",
+            "error": error,
         }
         row.update({f"config.{k}": _scalar(v) for k, v in (result.config or {}).items()})
         row.update({k: v for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float | int)})

@@ -135,7 +135,11 @@ def resolve_recipe(*, recipe: str | Recipe | None, space: str | Path | None, smo
 def _searcher(search: str, recipe: Recipe, objectives: Sequence[str], seed: int):  # noqa: ANN202
     metric = list(objectives) if len(objectives) > 1 else objectives[0]
     mode = [OBJECTIVES[o] for o in objectives] if len(objectives) > 1 else OBJECTIVES[objectives[0]]
-    points = [recipe.point_to_evaluate()] if recipe.space else []
+    points = [p for p in [recipe.point_to_evaluate()] if p]
+    grid = [k for k, p in recipe.space.items() if p.kind == "grid"]
+    if grid and search == "optuna":
+        raise ConfigError(f"grid keys ({', '.join(grid)}) enumerate values and need --search random, got optuna",
+                          fix="use --search random, or type: choice for Optuna")
     if search == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch

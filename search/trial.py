@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from medzoo.device import Runtime, detect
-from medzoo.errors import ConfigError, MedzooError, TrialError
+from medzoo.errors import ConfigError, DatasetError, TrialError
 from medzoo.paths import atomic_dir, atomic_write_json
 
 #: report(metrics, checkpoint_dir) is called once per epoch; the folder is deleted after it returns
@@ -312,7 +312,7 @@ def train_trial(
     try:
         loaders = build_loaders(cfg, prepared=prepared, image_size=image_size, mean=mean, std=std, runtime=runtime,
                                 limit=limit, distributed=distributed)
-    except MedzooError as exc:
+    except DatasetError as exc:
         raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
     if distributed:
         import ray.train.torch as rtt
@@ -367,9 +367,7 @@ def train_trial(
         try:
             train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, runtime, scaler)
             out = evaluate(model, loaders["val"], loss_fn, runtime, task=data.task)
-        except MedzooError as exc:
-            if isinstance(exc, TrialError):
-                raise
+        except DatasetError as exc:
             raise TrialError(f"trial could not read its data in {prepared}: {exc.message}", fix=exc.fix) from exc
         metrics = compute_metrics(out["probs"], out["targets"], task=data.task, classes=data.classes)
         scalars = {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float | int) or v is None}

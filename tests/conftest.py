@@ -98,10 +98,10 @@ def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_
 
     import pandas as pd
     import ray
-
-    from medzoo import datasets
     from medzoo.search.evaluation import evaluate_test
     from medzoo.search.trial import DataInfo, train_trial
+
+    from medzoo import datasets
 
     data = DataInfo.read(prepared)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

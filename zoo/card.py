@@ -98,7 +98,7 @@ def build_card(
     input_size = config["pretrained_cfg"]["input_size"]
     input_format = (
         f"uint8 {'grey or RGB' if dataset.get('channels', 3) == 1 else 'RGB'} image, resized to "
-        f"{input_size[1]}x{input_size[2]} ({config['pretrained_cfg'].get('interpolation', 'bilinear')}), scaled to "
+        f"{input_size[1]}x{input_size[2]} (area when shrinking, bicubic when enlarging, as in training), scaled to "
         f"[0, 1] then normalised with mean {list(config['pretrained_cfg']['mean'])} and std "
         f"{list(config['pretrained_cfg']['std'])}; grey images are repeated to 3 channels"
     )

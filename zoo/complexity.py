@@ -44,8 +44,11 @@ def sdpa_macs(inputs: list, outputs: list) -> int:
 def count_macs(model: Any, input_size: Sequence[int]) -> dict[str, Any]:
     """fvcore MACs for one image of ``input_size`` (C, H, W), with call counts of counted and skipped ops."""
     import torch
-    from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, on fvcore's import
+        from fvcore.nn import FlopCountAnalysis
+        from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 
     calls: Counter[str] = Counter()
 

@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from medzoo.zoo.heads import HEADS, build_head
+
 from medzoo.errors import ConfigError
 from medzoo.registry import Registry
-from medzoo.zoo.heads import HEADS, build_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -108,6 +109,11 @@ def model_args(family: Family, *, head: str | None = None, dropout: float = 0.0,
     if unknown:
         known = ", ".join(sorted(family.options)) or "none"
         raise ConfigError(f"family {family.name!r} does not take {', '.join(unknown)} (its options: {known})")
+    if not 0 <= int(freeze) <= len(family.freeze_units):
+        raise ConfigError(
+            f"0 <= freeze <= {len(family.freeze_units)} must hold for family {family.name!r} (its freeze units: "
+            f"{', '.join(family.freeze_units)}), got freeze={freeze}"
+        )
     head = head or family.default_head
     if head not in family.heads:
         import difflib
@@ -147,8 +153,7 @@ def build_model(family: Family, *, num_classes: int = 1000, head: str | None = N
     if isinstance(img_size, (list, tuple)) and len(img_size) == 2:
         img_size = tuple(img_size)
     backbone, num_features = family.build(
-        pretrained=backbone_pretrained, in_chans=in_chans,
-        img_size=img_size if img_size is not None else None, cache_dir=cache_dir, **options,
+        pretrained=backbone_pretrained, in_chans=in_chans, img_size=img_size, cache_dir=cache_dir, **options,
     )
     net = MedzooNet(
         backbone,

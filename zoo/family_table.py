@@ -29,17 +29,17 @@ def _cache_key(family: Any, head: str, num_classes: int) -> str:
 
 
 def family_rows(*, cache: Path | None = None, gmacs: bool = False, names: list[str] | None = None) -> list[dict]:
-    """One dict per family; ``gmacs=True`` measures what the cache lacks and updates it (atomically)."""
+    """One dict per family; measures what the cache lacks (GMACs only with ``gmacs=True``), updates it atomically."""
     import torch
 
     from medzoo.paths import atomic_write_json
     from medzoo.zoo.complexity import count_macs
     from medzoo.zoo.families import create_model, get_family, list_families
 
-    cached: dict[str, float] = {}
+    cached: dict[str, dict] = {}
     if cache is not None and cache.is_file():
         try:
-            cached = json.loads(cache.read_text())
+            cached = {k: v for k, v in json.loads(cache.read_text()).items() if isinstance(v, dict)}
         except (OSError, json.JSONDecodeError):
             cached = {}  # a damaged cache is only a cache: recompute
     rows, changed = [], False
@@ -47,17 +47,20 @@ def family_rows(*, cache: Path | None = None, gmacs: bool = False, names: list[s
         family = get_family(name)
         head, num_classes = _study_setup(family)
         dropout = 0.0 if head == "linear" else 0.5
-        with torch.device("meta"):
-            params = sum(p.numel() for p in create_model(name, num_classes=num_classes, head=head,
-                                                         dropout=dropout).parameters())
         key = _cache_key(family, head, num_classes)
-        if gmacs and key not in cached:
+        entry = cached.setdefault(key, {})
+        if "params" not in entry:
+            with torch.device("meta"):  # shapes only: no memory, no initialisation
+                model = create_model(name, num_classes=num_classes, head=head, dropout=dropout)
+            entry["params"] = sum(p.numel() for p in model.parameters())
+            changed = True
+        if gmacs and "gmacs" not in entry:
             model = create_model(name, num_classes=num_classes, head=head, dropout=dropout)
-            cached[key] = count_macs(model, family.input_size)["gmacs"]
+            entry["gmacs"] = count_macs(model, family.input_size)["gmacs"]
             changed = True
         rows.append({
             "name": name, "source": family.source, "backbone": family.backbone, "paper": family.paper,
-            "head": head, "num_classes": num_classes, "params_m": params / 1e6, "gmacs": cached.get(key),
+            "head": head, "num_classes": num_classes, "params_m": entry["params"] / 1e6, "gmacs": entry.get("gmacs"),
             "input_size": list(family.input_size), "cam_layer": family.cam_layer,
             "heads": list(family.heads), "default_head": family.default_head,
             "freeze_units": len(family.freeze_units), "options": dict(family.options),

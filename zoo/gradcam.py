@@ -48,8 +48,25 @@ def make_target(cls: int, num_outputs: int, *, task: str, prob: bool = False) ->
     return ClassScore(cls, prob=prob, multilabel=task == "multilabel")
 
 
-def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str, batch_size: int = 16) -> np.ndarray:  # noqa: ANN001
-    """Grad-CAM maps (N, H, W) in [0, 1] for ``images`` (N, 3, H, W) and one class per image, batched."""
+def vit_tokens_to_map(tensor):  # noqa: ANN001, ANN201
+    """Token activations (B, N, C) -> (B, C, h, w): the prefix (class/register) tokens are dropped."""
+    import math
+
+    b, n, c = tensor.shape
+    side = math.isqrt(n)
+    grid = tensor[:, n - side * side :, :]
+    return grid.reshape(b, side, side, c).permute(0, 3, 1, 2)
+
+
+_RESHAPES = {None: None, "vit": vit_tokens_to_map}
+
+
+def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str, batch_size: int = 16,  # noqa: ANN001
+                 reshape: str | None = None) -> np.ndarray:
+    """Grad-CAM maps (N, H, W) in [0, 1] for ``images`` (N, 3, H, W) and one class per image, batched.
+
+    ``reshape="vit"`` turns a transformer layer's tokens into a spatial map (the family's ``cam_reshape``).
+    """
     from pytorch_grad_cam import GradCAM
 
     try:
@@ -61,9 +78,14 @@ def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str
     device = next(model.parameters()).device
     num_outputs = _num_outputs(model, images[:1].to(device))
     out: list[np.ndarray] = []
-    with GradCAM(model=model, target_layers=[target_layer]) as cam:
+    if reshape not in _RESHAPES:
+        from medzoo.errors import ModelError
+
+        raise ModelError(f"cam_reshape must be one of {sorted(k for k in _RESHAPES if k)} or None, got {reshape!r}")
+    with GradCAM(model=model, target_layers=[target_layer], reshape_transform=_RESHAPES[reshape]) as cam:
         for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].to(device)
+            # an input that needs grad keeps the graph alive even when every layer up to the CAM layer is frozen
+            batch = images[start : start + batch_size].to(device).requires_grad_(True)
             targets = [make_target(int(c), num_outputs, task=task) for c in classes[start : start + batch_size]]
             out.append(np.asarray(cam(input_tensor=batch, targets=targets), dtype=np.float32))
     return np.concatenate(out) if out else np.zeros((0, *images.shape[2:]), np.float32)
@@ -162,6 +184,7 @@ def evaluate(
     faithfulness_images: int = 16,
     seed: int = 0,
     batch_size: int = 16,
+    reshape: str | None = None,
 ) -> GradcamReport:
     """Grad-CAM evidence on a seeded sample of the test split.
 
@@ -221,7 +244,8 @@ def evaluate(
                 c = int(torch.sigmoid(model(item(i)["image"][None].to(next(model.parameters()).device))).argmax())
         wanted_cls.append(c)
     images = torch.stack([item(i)["image"] for i in wanted]) if wanted else torch.zeros(0)
-    cams = compute_cams(model, images, wanted_cls, layer=layer, task=task, batch_size=batch_size) if wanted else None
+    cams = compute_cams(model, images, wanted_cls, layer=layer, task=task, batch_size=batch_size,
+                        reshape=reshape) if wanted else None
     with torch.no_grad():
         logits = torch.cat([model(images[s : s + batch_size].to(next(model.parameters()).device)).float().cpu()
                             for s in range(0, len(wanted), batch_size)]) if wanted else None

@@ -85,6 +85,7 @@ def _api(api: Any | None, token: str | None) -> Any:
 def _hub_error(exc: Exception, what: str) -> HubError:
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,
+        LocalTokenNotFoundError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -94,6 +95,9 @@ def _hub_error(exc: Exception, what: str) -> HubError:
         return HubError(f"{what}: the Hugging Face Hub is unreachable or offline mode is on (HF_HUB_OFFLINE=1); "
                         f"{type(exc).__name__}: {exc}",
                         fix="connect to the network and unset HF_HUB_OFFLINE, or use a local zoo (--zoo)")
+    if isinstance(exc, LocalTokenNotFoundError):
+        return HubError(f"{what}: a Hugging Face token is needed and none was found ({exc})",
+                        fix="run `hf auth login` or set HF_TOKEN")
     if isinstance(exc, RevisionNotFoundError):
         return HubError(f"{what}: that revision does not exist on the Hub ({exc})",
                         fix="list the repo's tags on the Hub; zoo revisions are tags r1, r2, ...")

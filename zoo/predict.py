@@ -130,7 +130,7 @@ class Predictor:
             if cam:
                 with torch.enable_grad():
                     cams = gradcam.compute_cams(self.model, x, [top], layer=self.config["medzoo"]["cam_layer"],
-                                                task=self.task)
+                                                task=self.task, reshape=self.config["medzoo"].get("cam_reshape"))
                 cam_png = encode_png(gradcam.overlay(shown, cams[0]))
         thr = self.config["medzoo"].get("threshold")
         thresholds = None

@@ -44,11 +44,12 @@ def select_trials(run: Path, *, top: int) -> tuple[list[str], dict[str, Any], An
     except FileNotFoundError:
         raise ZooError(f"{run / 'results.parquet'} is missing; the run is incomplete") from None
     primary = info["primary_metric"]
-    col = f"val_{primary}"
+    # the search's own selection: val_metric (the primary on validation), ties to the cheaper model (GMACs)
+    col = "val_metric" if "val_metric" in results.columns else f"val_{primary}"
     if col not in results.columns:
-        raise ZooError(f"{run / 'results.parquet'} must have the column {col!r} (the run's primary metric); "
+        raise ZooError(f"{run / 'results.parquet'} must have the column val_metric or val_{primary}; "
                        f"columns are {list(results.columns)}")
-    ok = results[results[col].notna()]
+    ok = results[results[col].notna()].copy()
     if "status" in ok.columns:
         ok = ok[ok["status"].astype(str).str.upper() == "TERMINATED"]
     if ok.empty:
@@ -57,14 +58,23 @@ def select_trials(run: Path, *, top: int) -> tuple[list[str], dict[str, Any], An
     if len(ok) < top:
         raise ZooError(f"{run}: top <= the number of finished trials must hold, got top={top} with {len(ok)} finished",
                        fix=f"publish with --top {len(ok)}")
-    ok = ok.sort_values(col, ascending=info.get("mode", "max") == "min", kind="stable")
+    sign = 1.0 if info.get("mode", "max") == "min" else -1.0
+    ok["_key"] = sign * ok[col].astype(float)
+    ok["_cost"] = ok["gmacs"].astype(float).fillna(float("inf")) if "gmacs" in ok.columns else 0.0
+    best = (run / "best.json")
+    if best.is_file():  # the search's recorded best comes first, whatever the tie-breaking
+        ok["_best"] = (ok["trial_id"].astype(str) != str(_read_json(best).get("trial_id"))).astype(int)
+    else:
+        ok["_best"] = 0
+    ok = ok.sort_values(["_best", "_key", "_cost"], kind="stable")
     chosen = [str(t) for t in ok["trial_id"].head(top)]
     missing = [t for t in chosen if not (run / "trials" / t / "test_metrics.json").is_file()]
     if missing:
         raise ZooError(
             f"{run}: the top {top} trials by validation must have been evaluated on test by the search; "
             f"{missing} have no test_metrics.json (only the search's top-K were)",
-            fix=f"publish with --top {top - len(missing)} or rerun the sweep with a larger test top-K",
+            fix="publish no more trials than the search tested (its test top-K), or rerun the sweep with a larger "
+                "test top-K",
         )
     return chosen, info, ok
 
@@ -217,6 +227,7 @@ def _publish_trial(
     meta = dict(getattr(model, "medzoo", None) or {})
     model_args = meta.get("model_args", model_args)
     cam_layer = meta.get("cam_layer") or get_family(family).cam_layer
+    cam_reshape = meta.get("cam_reshape", getattr(get_family(family), "cam_reshape", None))
     pcfg = _pretrained_cfg(model, trial, labels)
 
     metrics = _read_json(tdir / "test_metrics.json")
@@ -237,7 +248,7 @@ def _publish_trial(
     with torch.enable_grad():
         report = gradcam.evaluate(model, test_set, layer=cam_layer, task=task, labels=labels, mean=pcfg["mean"],
                                   std=pcfg["std"], per_class=overlays_per_class, max_images=gradcam_images,
-                                  faithfulness_images=faithfulness_images, seed=seed)
+                                  faithfulness_images=faithfulness_images, seed=seed, reshape=cam_reshape)
     model.to("cpu")
     metrics["gradcam"] = report.metrics
 
@@ -265,6 +276,7 @@ def _publish_trial(
                 "task": task,
                 "family": family,
                 "cam_layer": cam_layer,
+                "cam_reshape": cam_reshape,
                 "preprocessing": dataset_info.get("preprocessing"),
                 "weights_sha256": store.sha256_bytes(weights),
                 "data_kind": kind,

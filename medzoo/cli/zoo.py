@@ -18,12 +18,13 @@ zoo_app = typer.Typer(help="Browse the model zoo and the architecture families."
 
 @zoo_app.command("families")
 def families(
+    names: list[str] | None = typer.Argument(None, help="Only these families (default: all)."),
     gmacs: bool = typer.Option(False, "--gmacs", help="Measure GMACs that are not cached yet (seconds per family)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the architecture families: params and GMACs with the study's head, input size, CAM layer, heads.
 
-    GMACs are cached under $MEDZOO_HOME/cache; without --gmacs only cached values are shown.
+    Params and GMACs are cached under $MEDZOO_HOME/cache; without --gmacs only cached GMACs are shown.
     """
     import json
 
@@ -34,20 +35,22 @@ def families(
     from medzoo.paths import resolve_home
     from medzoo.zoo.family_table import family_rows
 
-    rows = family_rows(cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs)
+    rows = family_rows(cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs, names=names or None)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="architecture families (params/GMACs with the study's head and classes, else 1000)")
-    for col in ("family", "source", "params", "GMACs", "input", "classes", "head", "CAM layer", "heads", "study"):
+    for col in ("family", "source", "params", "GMACs", "input", "classes, head", "CAM layer", "study"):
         table.add_column(col, overflow="fold")
     for r in rows:
         cells = (r["name"], r["source"], f"{r['params_m']:.2f}M", "-" if r["gmacs"] is None else f"{r['gmacs']:.3f}",
-                 "x".join(str(s) for s in r["input_size"][1:]), str(r["num_classes"]), r["head"], r["cam_layer"],
-                 ", ".join(r["heads"]), r["paper"])
+                 "x".join(str(s) for s in r["input_size"][1:]), f"{r['num_classes']} {r['head']}",
+                 r["cam_layer"].removeprefix("backbone."), r["paper"])
         table.add_row(*(Text(c) for c in cells))
     out = console()
     out.print(table, markup=False)
+    heads = sorted({h for r in rows for h in r["heads"]})
+    out.print(f"heads (every family): {', '.join(heads)}; CAM layers are inside .backbone", markup=False)
     if not gmacs and any(r["gmacs"] is None for r in rows):
         out.print("GMACs: 1e9 multiply-accumulates per image (fvcore); run with --gmacs to measure the missing ones",
                   markup=False)

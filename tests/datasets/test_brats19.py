@@ -117,6 +117,7 @@ def test_segmentation_with_label_3_is_refused(tmp_path: Path) -> None:
         ADAPTER.load(tmp_path, record, {})
 
 
+@pytest.mark.slow
 def test_phantom_end_to_end_patient_split(prepared_phantom, phantom_raw) -> None:
     raw = phantom_raw("brats19-grade")
     report = datasets.check("brats19-grade", raw)
@@ -136,6 +137,7 @@ def test_phantom_end_to_end_patient_split(prepared_phantom, phantom_raw) -> None
     assert item["image"].shape == (3, 224, 224) and item["has_mask"]
 
 
+@pytest.mark.slow
 def test_image_level_split_keeps_the_sequences_of_a_slice_together(phantom_raw, tmp_path: Path) -> None:
     out = datasets.prepare("brats19-grade", phantom_raw("brats19-grade"), tmp_path / "img", split="image",
                            params={"slices": 4}, image_size=16, seed=1, progress=False)

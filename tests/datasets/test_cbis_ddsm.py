@@ -205,6 +205,7 @@ def test_jpeg_re_release_layout(tmp_path: Path) -> None:
     assert np.allclose((ys.min(), ys.max(), xs.min(), xs.max()), (12, 35, 12, 35), atol=1)  # JPEG blurs edges
 
 
+@pytest.mark.slow
 def test_phantom_has_the_native_quirks_and_is_deterministic(tmp_path: Path, phantom_raw) -> None:
     raw = phantom_raw("cbis-ddsm-mass")
     data = (raw / "mass_case_description_train_set.csv").read_bytes()
@@ -222,6 +223,7 @@ def test_phantom_has_the_native_quirks_and_is_deterministic(tmp_path: Path, phan
     assert all((again / f).read_bytes() == (other / f).read_bytes() for f in files)
 
 
+@pytest.mark.slow
 def test_phantom_check_prepare_open_with_official_split(prepared_phantom, phantom_raw) -> None:
     report = datasets.check("cbis-ddsm-mass", phantom_raw("cbis-ddsm-mass"))
     assert report.usable and report.problems == []
@@ -242,3 +244,13 @@ def test_phantom_check_prepare_open_with_official_split(prepared_phantom, phanto
     mask = item["mask"][0].numpy()
     ys, xs = np.nonzero(mask)
     assert abs((ys.min() + ys.max()) / 2 - 149) <= 4 and abs((xs.min() + xs.max()) / 2 - 149) <= 4
+
+
+def test_a_patient_in_both_official_csvs_is_reported(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    dicom_tree(raw)
+    row = case_row("P_00001", "Mass-Training_P_00001_LEFT_CC", "MALIGNANT")
+    write_csvs(raw, [row], [row])
+    (problem,) = ADAPTER.scan(raw).problems
+    assert problem.path == "mass_case_description_test_set.csv" and "patient-disjoint" in problem.message
+    assert "P_00001" in problem.message

@@ -132,6 +132,7 @@ def test_bounding_boxes_become_a_mask_in_release_coordinates(tmp_path: Path) -> 
     assert ADAPTER.load(tmp_path, other, {"image_size": 64})[0].mask is None
 
 
+@pytest.mark.slow
 def test_phantom_end_to_end_official_lists(prepared_phantom, phantom_raw) -> None:
     raw = phantom_raw("chestxray14")
     header = (raw / "Data_Entry_2017_v2020.csv").read_text().splitlines()[0]

@@ -185,3 +185,18 @@ def test_phantom_is_deterministic_per_seed(tmp_path: Path) -> None:
     c = tree(datasets.synthesize("figshare-brain", tmp_path / "c", patients=3, seed=6))
     assert a == b
     assert a != c
+
+
+def test_outer_download_zip_with_inner_zips_is_read_in_place(hand_made: Path, tmp_path: Path) -> None:
+    """The unextracted download: one zip holding the inner zips and cvind.mat."""
+    raw = tmp_path / "download"
+    raw.mkdir()
+    with zipfile.ZipFile(raw / "1512427.zip", "w") as outer:
+        outer.write(hand_made / "brainTumorDataPublic_767-1532.zip", arcname="brainTumorDataPublic_767-1532.zip")
+        outer.write(hand_made / "cvind.mat", arcname="cvind.mat")
+    report = datasets.check("figshare-brain", raw)
+    assert [r.source for r in report.records] == ["1512427.zip!brainTumorDataPublic_767-1532.zip!4.mat"]
+    assert report.records[0].official_fold == 3 and report.records[0].patient_id == "112649"
+    adapter = datasets.adapter("figshare-brain")
+    item = adapter.load(raw, report.records[0], {**adapter.default_params, "image_size": 32})[0]
+    assert item.key == "slice-0004" and item.image.shape == (32, 32) and item.mask.max() == 255

@@ -131,11 +131,11 @@ def test_hostile_model_names_are_escaped_in_markdown_and_literal_in_the_terminal
 
 def test_unreadable_entries_are_listed_with_their_file(make_entry: Callable[..., Path]) -> None:
     make_entry("brats19-grade", "fine", value=0.8)
-    broken = make_entry("brats19-grade", "broken-json", value=0.8)
-    (broken / "metrics.json").write_text("{not json")
+    broken = make_entry("brats19-grade", "no-metrics", value=0.8)
+    (broken / "metrics.json").write_text('{"primary_metric": "auc", "n": 3}')
     inverted = make_entry("brats19-grade", "inverted-ci", value=0.8, ci=(0.85, 0.9))
     board = table("brats19-grade", zoo=make_entry.zoo)  # type: ignore[attr-defined]
     assert [r.name for r in board.rows] == ["fine"]
     problems = "\n".join(board.problems)
-    assert f"{broken / 'metrics.json'} is not valid JSON" in problems
+    assert f"{broken / 'metrics.json'}: must hold a non-empty 'metrics' object" in problems
     assert f"{inverted / 'metrics.json'}" in problems and "ci_low <= value <= ci_high must hold" in problems

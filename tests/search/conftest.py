@@ -1,4 +1,4 @@
-"""One Ray for every Ray test of the search part (start-up costs seconds; tests share it)."""
+"""One Ray per test module (start-up costs seconds; a module's Ray tests share it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
     """A local Ray with 4 logical CPUs (the data-parallel test needs 1 driver + 2 workers); yields its address."""
     from medzoo.cluster.connect import connect

@@ -6,9 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
-
 from medzoo.search.metrics import bootstrap_metrics, compute_metrics, patient_vote, sequence_vote
+from sklearn import metrics as skm
 
 
 def _multiclass(n: int = 400, c: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

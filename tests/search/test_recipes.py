@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from medzoo.errors import ConfigError, UnknownNameError
 from medzoo.search.config import parse_sets
 from medzoo.search.recipes import list_recipes, load_recipe, load_space
+
+from medzoo.errors import ConfigError, UnknownNameError
 
 RECIPES = ["all-effnetv2-dsp", "brain-effnet", "cxr-aernet", "glioma-googlenet", "mammo-xception"]
 
@@ -85,3 +85,44 @@ def test_set_overrides_are_parsed_and_checked() -> None:
     assert r.replace(lr="3e-4").lr == pytest.approx(3e-4)
     with pytest.raises(ConfigError, match="optimizer must be one of"):
         r.replace(optimizer="rmsprop")
+
+
+def test_sweep_cli_and_run_reject_bad_arguments_before_starting_ray(tmp_path: Path) -> None:
+    import typer
+    from medzoo.search import run
+    from typer.testing import CliRunner
+
+    from medzoo.cli import search
+
+    app = typer.Typer()
+    search.register(app)
+    runner = CliRunner()
+    both = runner.invoke(app, ["sweep", str(tmp_path), "--recipe", "brain-effnet", "--space", "x.yaml"])
+    assert both.exit_code != 0 and "exactly one of --recipe ID or --space" in str(both.exception)
+    resume = runner.invoke(app, ["sweep", str(tmp_path), "--resume"])
+    assert "--resume needs --out" in str(resume.exception)
+    with pytest.raises(ConfigError, match="scheduler must be one of asha, pbt, fifo, got scheduler='hyperband'"):
+        run(prepared=tmp_path, out=tmp_path / "r", recipe="brain-effnet", scheduler="hyperband")
+    with pytest.raises(ConfigError, match="objectives must be val_metric or val_metric,gmacs"):
+        run(prepared=tmp_path, out=tmp_path / "r", recipe="brain-effnet", objectives=("gmacs",))
+    with pytest.raises(ConfigError, match="pbt .* cannot follow an Optuna searcher"):
+        run(prepared=tmp_path, out=tmp_path / "r", recipe="brain-effnet", scheduler="pbt", search="optuna")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("rid", RECIPES)
+def test_each_recipe_point_builds_its_model(rid: str) -> None:
+    """The study's point and the smoke point are buildable configurations (no pretrained download)."""
+    import torch
+    from medzoo.search.trial import build_model
+
+    from medzoo import datasets
+
+    recipe = load_recipe(rid)
+    classes = datasets.get(recipe.dataset).num_classes
+    for point in (recipe.point.replace(pretrained=False), load_recipe(rid, smoke=True).point):
+        model = build_model(point, num_classes=classes).eval()
+        size = point.image_size or 224
+        if point.family.startswith("tiny"):
+            with torch.no_grad():
+                assert model(torch.zeros(1, 3, size, size)).shape == (1, classes)

@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-
 from medzoo.search.schedule import EarlyStopping, LRSchedule
 
 

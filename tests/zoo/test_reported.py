@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from medzoo.zoo.reported import paper_reported
 
 
@@ -31,3 +30,11 @@ def test_unknown_dataset_gives_no_rows_and_rows_are_copies():
     assert paper_reported("no-such-dataset") == []
     paper_reported("figshare-brain")[0]["metrics"]["accuracy"] = 0.0
     assert paper_reported("figshare-brain")[0]["metrics"]["accuracy"] > 0.9
+
+
+def test_every_architecture_is_a_registered_family():
+    """Cards match paper rows to entries by family name, so a misspelt family would silently drop a row."""
+    from medzoo.zoo.families import list_families
+    from medzoo.zoo.reported import _table
+
+    assert {r["architecture"] for r in _table()} <= set(list_families())

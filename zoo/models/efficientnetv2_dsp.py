@@ -17,20 +17,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from medzoo.zoo.families import Family, register_family
 from torch import nn
 
 from medzoo.errors import ConfigError
-from medzoo.zoo.families import Family, register_family
 
 ATTENTIONS = ("sar", "se", "eca", "cbam")
 DY_MBCONV_BLOCKS = ((3, 0), (4, 0), (5, 0))  # (stage, block): the first block of each MBConv stage
 
 
 def _attention_layer(name: str):  # noqa: ANN202
+    from medzoo.zoo.layers.sar import ShuffleAttentionResidual
     from timm.layers.cbam import CbamModule
     from timm.layers.eca import EcaModule
-
-    from medzoo.zoo.layers.sar import ShuffleAttentionResidual
 
     if name not in ATTENTIONS:
         raise ConfigError(f"attention must be one of {', '.join(ATTENTIONS)}, got attention={name!r}")
@@ -50,7 +49,7 @@ class EfficientNetDSPFeatures(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.conv_stem(x))
-        for stage, drop in zip(self.blocks, self.drop_blocks):
+        for stage, drop in zip(self.blocks, self.drop_blocks, strict=True):
             x = drop(stage(x))
         return self.bn2(self.conv_head(x))
 

@@ -11,10 +11,10 @@ from medzoo.zoo.models.timm_families import timm_family
 def tiny_cnn_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, cache_dir: str | None = None,
                       width: int = 16):  # noqa: ANN201
     """Three conv-BN-ReLU stages (stride 2 each): ~10k parameters."""
+    from medzoo.zoo.models.base import SequentialFeatures
     from torch import nn
 
     from medzoo.errors import ModelError
-    from medzoo.zoo.models.base import SequentialFeatures
 
     if pretrained:
         raise ModelError("tiny_cnn has no pretrained weights; pretrained=True cannot hold",

@@ -1,0 +1,81 @@
+"""Params and GMACs of the studies' architectures as the studies built them, next to the papers' figures.
+
+Each row is built with the study's head and class count and measured at the
+input size the paper reports its FLOPs for (224, or 299 for Xception). The
+baseline ratios compare each paper's own model with its base, measured in the
+same run: EfficientNet-DSP vs EfficientNetV2-S, Xception-C vs Xception,
+AERNet vs ResNet-50 (params, GMACs and batch-1 CPU latency; AERNet's paper
+reports 24.1 ms vs 22.4 ms, a ratio of 1.08).
+"""
+
+from __future__ import annotations
+
+#: (study, family, classes, head, kwargs, input side, paper params (M), paper GFLOPs)
+ROWS = [
+    ("brain", "efficientnet_b0", 3, "gap_dropout", {}, 224, 4.05, 0.96),
+    ("brain", "efficientnet_b1", 3, "gap_dropout", {}, 224, 6.58, 1.42),
+    ("brain", "efficientnet_b2", 3, "gap_dropout", {}, 224, 7.77, 1.64),
+    ("brain", "efficientnet_b3", 3, "gap_dropout", {}, 224, 10.79, 2.38),
+    ("brain", "efficientnet_b4", 3, "gap_dropout", {}, 224, 17.70, 3.72),
+    ("brain", "vgg16", 3, "gap_dropout", {}, 224, 58.34, 30.71),
+    ("brain", "resnetv2_152", 3, "gap_dropout", {}, 224, 17.68, 25.36),
+    ("brain", "vit_base_patch16_224", 3, "gap_dropout", {}, 224, 86.84, 16.85),
+    ("ALL", "efficientnetv2_dsp", 4, "linear", {}, 224, 17.63, 1.96),
+    ("ALL", "efficientnetv2_s", 4, "linear", {}, 224, 21.45, 2.90),
+    ("ALL", "shufflenet_v2_x1_0", 4, "linear", {}, 224, 1.37, 0.04),
+    ("ALL", "resnet34", 4, "linear", {}, 224, 21.79, 3.67),
+    ("ALL", "vit_base_patch16_224", 4, "linear", {}, 224, 57.30, 11.28),
+    ("ALL", "efficientnet_b0", 4, "linear", {}, 224, 5.28, 0.41),
+    ("ALL", "googlenet", 4, "linear", {}, 224, 6.62, 1.51),
+    ("ALL", "alexnet", 4, "linear", {}, 224, 61.10, 0.71),
+    ("mammo", "xception", 1, "mlp_bn", {}, 299, None, None),
+    ("mammo", "xception_c", 1, "mlp_bn", {}, 299, 24.9, None),
+    ("mammo", "xception_c", 1, "mlp_bn", {"hidden": (1024, 1024)}, 299, 24.9, None),
+    ("glioma", "googlenet", 2, "fc_1024_128", {}, 224, None, None),
+    ("cxr", "resnet50", 4, "fc_relu_dropout", {}, 224, None, None),
+    ("cxr", "aernet", 4, "fc_relu_dropout", {}, 224, 26.2, None),
+]
+PAIRS = [("efficientnetv2_dsp", "efficientnetv2_s"), ("xception_c", "xception"), ("aernet", "resnet50")]
+
+
+def measure_rows(rows: list = ROWS, *, latency: bool = True) -> list[dict]:
+    import torch
+    from medzoo.zoo import create_model, measure
+
+    out = []
+    for study, name, classes, head, kw, side, paper_params, paper_gflops in rows:
+        torch.manual_seed(0)
+        dropout = 0.0 if head == "linear" else 0.5
+        model = create_model(name, num_classes=classes, head=head, dropout=dropout, **kw)
+        m = measure(model, (3, side, side), batch_sizes=(1,), repeats=5 if latency else 0)
+        out.append({"study": study, "family": name, "classes": classes, "head": head, "kw": kw, "side": side,
+                    "params_m": m["params"] / 1e6, "gmacs": m["gmacs"], "latency_ms": m["latency_ms"].get("1"),
+                    "paper_params_m": paper_params, "paper_gflops": paper_gflops})
+    return out
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    rows = measure_rows()
+    fmt = "{:<7} {:<22} {:>3} {:<16} {:>4} {:>9} {:>8} {:>8} {:>10} {:>10}"
+    print(fmt.format("study", "family", "cls", "head", "side", "params M", "GMACs", "ms (b1)", "paper M", "paper GF"))
+    for r in rows:
+        head = r["head"] + ("*" if r["kw"] else "")
+        print(fmt.format(r["study"], r["family"], r["classes"], head, r["side"], f"{r['params_m']:.2f}",
+                         f"{r['gmacs']:.3f}", f"{r['latency_ms']:.1f}",
+                         "-" if r["paper_params_m"] is None else f"{r['paper_params_m']:.2f}",
+                         "-" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"))
+    print("* hidden=(1024, 1024)")
+    first = {}
+    for r in rows:
+        first.setdefault(r["family"], r)
+    for model, base in PAIRS:
+        a, b = first[model], first[base]
+        print(f"{model} / {base}: params x{a['params_m'] / b['params_m']:.3f}, GMACs x{a['gmacs'] / b['gmacs']:.3f}, "
+              f"latency (batch 1, CPU) x{a['latency_ms'] / b['latency_ms']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
