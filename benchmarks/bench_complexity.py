@@ -23,11 +23,13 @@ ROWS = [
     ("ALL", "efficientnetv2_dsp", 4, "linear", {}, 224, 17.63, 1.96),
     ("ALL", "efficientnetv2_s", 4, "linear", {}, 224, 21.45, 2.90),
     ("ALL", "shufflenet_v2_x1_0", 4, "linear", {}, 224, 1.37, 0.04),
+    ("ALL", "shufflenet_v2_x0_5", 4, "linear", {}, 224, 1.37, 0.04),
     ("ALL", "resnet34", 4, "linear", {}, 224, 21.79, 3.67),
     ("ALL", "vit_base_patch16_224", 4, "linear", {}, 224, 57.30, 11.28),
     ("ALL", "efficientnet_b0", 4, "linear", {}, 224, 5.28, 0.41),
     ("ALL", "googlenet", 4, "linear", {}, 224, 6.62, 1.51),
     ("ALL", "alexnet", 4, "linear", {}, 224, 61.10, 0.71),
+    ("ALL", "alexnet", 4, "linear", {"fc_layers": True}, 224, 61.10, 0.71),
     ("mammo", "xception", 1, "mlp_bn", {}, 299, None, None),
     ("mammo", "xception_c", 1, "mlp_bn", {}, 299, 24.9, None),
     ("mammo", "xception_c", 1, "mlp_bn", {"hidden": (1024, 1024)}, 299, 24.9, None),
@@ -67,7 +69,7 @@ def main() -> None:
                          f"{r['gmacs']:.3f}", f"{r['latency_ms']:.1f}",
                          "-" if r["paper_params_m"] is None else f"{r['paper_params_m']:.2f}",
                          "-" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"))
-    print("* hidden=(1024, 1024)")
+    print("* with the kwargs in ROWS: xception_c hidden=(1024, 1024); alexnet fc_layers=True")
     first = {}
     for r in rows:
         first.setdefault(r["family"], r)

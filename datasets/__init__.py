@@ -8,7 +8,6 @@ every adapter; torch and albumentations load only when :func:`open` is called.
 
 from __future__ import annotations
 
-import builtins
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckReport",
+    "adapter",
     "DatasetSpec",
     "check",
     "dedup_against",
@@ -53,7 +53,7 @@ def adapter(dataset_id: str) -> DatasetAdapter:
     return ADAPTERS.get(dataset_id)
 
 
-def ids() -> builtins.list[str]:
+def ids() -> list[str]:
     return ADAPTERS.names()
 
 

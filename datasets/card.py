@@ -90,7 +90,7 @@ def render_card(info: dict[str, Any]) -> str:
 
 def _split_text(info: dict[str, Any]) -> str:
     p = info["split_protocol"]
-    if info["id"] == "kaggle-brain-mri" or "evaluation only" in " ".join(info.get("notes", [])):
+    if info.get("eval_only"):
         return "evaluation only (all rows test); image-level ids"
     return {"patient": "patient-level split (stratified by class, grouped by patient)",
             "image": "image-level split",

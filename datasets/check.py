@@ -60,8 +60,7 @@ def check(dataset_id: str, raw: str | Path) -> CheckReport:
         for name, n in per_class.items():
             if n == 0:
                 problems.append(Problem(".", f"class {name!r} has no items; the prepared set will lack it"))
-    return CheckReport(dataset_id, raw, scan.layout, scan.records, problems, per_class,
-                       dict(getattr(scan, "excluded", {}) or {}))
+    return CheckReport(dataset_id, raw, scan.layout, scan.records, problems, per_class, dict(scan.excluded))
 
 
 def generic_problems(raw: Path) -> list[Problem]:

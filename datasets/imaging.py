@@ -75,25 +75,29 @@ def to_uint8(array: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5)
 
 
 def verify_image_bytes(data: bytes) -> str | None:
-    """Why ``data`` is not a complete PNG/JPEG/DICOM image, or None when it is.
-
-    Truncated JPEGs decode "successfully" in many libraries with grey bottoms,
-    so the end markers are checked explicitly (JPEG EOI, PNG IEND).
-    """
-    if len(data) == 0:
-        return "empty file (0 bytes)"
-    if data[:3] == b"\xff\xd8\xff":
-        if b"\xff\xd9" not in data[-1024:]:
-            return "truncated JPEG: no end-of-image marker (FFD9); re-download or re-extract the file"
-    elif data[:8] == b"\x89PNG\r\n\x1a\n":
-        if b"IEND" not in data[-32:]:
-            return "truncated PNG: no IEND chunk; re-download or re-extract the file"
-    elif len(data) > 132 and data[128:132] == b"DICM":
-        return None
+    """Why ``data`` is not a complete PNG/JPEG/DICOM image, or None when it is (decodes it once)."""
+    problem = truncation(data)
+    if problem is not None:
+        return problem
     try:
         decode_image(data)
     except DatasetFormatError as exc:
         return exc.message
+    return None
+
+
+def truncation(data: bytes) -> str | None:
+    """A cheap completeness check: empty files and missing JPEG EOI / PNG IEND markers.
+
+    Truncated JPEGs decode "successfully" in many libraries with grey bottoms,
+    so the end markers are checked explicitly.
+    """
+    if len(data) == 0:
+        return "empty file (0 bytes)"
+    if data[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in data[-1024:]:
+        return "truncated JPEG: no end-of-image marker (FFD9); re-download or re-extract the file"
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
+        return "truncated PNG: no IEND chunk; re-download or re-extract the file"
     return None
 
 
@@ -130,7 +134,7 @@ def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarra
         data = path.read_bytes()
     except OSError as exc:
         raise DatasetFormatError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from exc
-    problem = verify_image_bytes(data)
+    problem = truncation(data)
     if problem is not None:
         raise DatasetFormatError(f"{path}: {problem}")
     return decode_image(data, name=str(path), grey=grey)

@@ -55,7 +55,7 @@ class PreparedDataset(Dataset):
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ConfigError(f"mean and std need 3 values each, std > 0; got mean={mean}, std={std}")
         df = read_manifest(self.root)
-        df = _select(df, split=split, fold=fold, self_info=self.info)
+        df = _select(df, split=split, fold=fold, dataset_id=self.info["id"])
         if sequence is not None:
             if "sequence" not in df.columns:
                 raise ConfigError(f"{self.info['id']} has no sequences; drop sequence={sequence!r}")
@@ -160,7 +160,8 @@ class PreparedDataset(Dataset):
         return images, masks
 
 
-def _select(df, *, split: str, fold: int | None, self_info: dict[str, Any]):  # noqa: ANN001, ANN202
+def _select(df, *, split: str, fold: int | None, dataset_id: str):  # noqa: ANN001, ANN202
+    """Rows of ``split``; with ``fold`` the CV view: val = that fold, train = the other folds."""
     if fold is None:
         out = df[df["split"] == split]
     else:
@@ -171,6 +172,6 @@ def _select(df, *, split: str, fold: int | None, self_info: dict[str, Any]):  # 
         out = {"test": df[df["split"] == "test"], "val": cv[cv["fold"] == fold], "train": cv[cv["fold"] != fold]}[split]
     if out.empty:
         raise DatasetError(f"split {split!r}{'' if fold is None else f' (fold {fold})'} of "
-                           f"{self_info.get('id')} must hold rows; found none",
+                           f"{dataset_id} must hold rows; found none",
                            fix="prepare with more patients or another split protocol")
     return out

@@ -19,7 +19,7 @@ import pandas as pd
 from medzoo.datasets.audit import audit, require_passed
 from medzoo.datasets.base import ADAPTERS, DatasetAdapter, DatasetSpec, RawRecord
 from medzoo.datasets.card import render_card
-from medzoo.datasets.check import check
+from medzoo.datasets.check import CheckReport, check
 from medzoo.datasets.imaging import encode_png, sha256_bytes
 from medzoo.datasets.phantom import read_marker
 from medzoo.datasets.splits import assign_splits
@@ -73,12 +73,16 @@ def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawReco
     protocol = validate_split(spec, split)
     if protocol == "official":
         has = all(r.official_split is not None or r.official_fold is not None for r in records)
+        fold_values = {r.official_fold for r in records if r.official_fold is not None}
+        if has and fold_values and len(fold_values) < 3:
+            has = False  # too few official folds present for train/val/test (a tiny subset)
         if not has:
             if split == "official":
                 raise ConfigError(
-                    f"the official {spec.id} split needs its split files (e.g. figshare cvind.mat); "
-                    "this raw download lacks them", fix="use --split patient")
-            notes.append("official split files not found in the raw download; used a patient-level split instead")
+                    f"the official {spec.id} split needs its split files (e.g. figshare cvind.mat) covering every "
+                    f"item and >= 3 official folds; this raw download lacks them", fix="use --split patient")
+            notes.append("official split unavailable (split files missing, or fewer than 3 official folds "
+                         "present); used a patient-level split instead")
             protocol = "patient"
     return protocol, notes
 
@@ -207,7 +211,7 @@ def counts_per_split(classes: list[str] | tuple[str, ...], task: str, manifest: 
 
 def _info(spec: DatasetSpec, manifest: pd.DataFrame, params: dict[str, Any], adapter: DatasetAdapter, *,
           protocol: str, seed: int, folds: int | None, audit_result: dict, notes: list[str],
-          skipped: list[dict], report: Any, marker: dict | None, started: _dt.datetime) -> dict[str, Any]:
+          skipped: list[dict], report: CheckReport, marker: dict | None, started: _dt.datetime) -> dict[str, Any]:
     warnings: list[str] = []
     if protocol == "image" and not spec.eval_only:
         warnings.append(IMAGE_LEVEL_WARNING)
@@ -228,6 +232,7 @@ def _info(spec: DatasetSpec, manifest: pd.DataFrame, params: dict[str, Any], ada
         "leakage_audit": audit_result,
         "warnings": warnings,
         "notes": [*spec.notes, *notes],
+        "eval_only": spec.eval_only,
         "data_kind": "phantom" if marker else "real",
         "phantom": marker,
         "layout": report.layout,

@@ -107,8 +107,8 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
         log(f"  [done] {key} in {result['seconds']:.1f} s")
         return result
 
-    with connect(address=plan.address, num_cpus=None) as ray_address:
-        log(f"Ray: {ray_address}")
+    with connect(address=plan.address) as ray:
+        log(f"Ray: {ray.address} ({'started here' if ray.started else 'joined'})")
         for i, ds in enumerate(STUDY_DATASETS):
             log(f"[{i + 1}/{len(STUDY_DATASETS)}] {ds}")
             raw = plan.data.get(ds) or plan.out / "raw" / ds
@@ -126,7 +126,7 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
             sweep_s = max(20.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
             spec = datasets.get(ds)
             stage(f"{ds}/sweep", lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s:
-                  _sweep(search, prepared, spec.recipe, run_dir, plan, sweep_s, ray_address))
+                  _sweep(search, prepared, spec.recipe, run_dir, plan, sweep_s))
             stage(f"{ds}/publish", lambda run_dir=run_dir: {"entries": [
                 str(e) for e in zoo.publish(run_dir, top=1, zoo=plan.zoo)]})
 
@@ -162,11 +162,11 @@ def _prepare(datasets: Any, ds: str, raw: Path, prepared: Path, seed: int) -> di
     return {"prepared": str(prepared)}
 
 
-def _sweep(search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan, budget_s: float,
-           address: str) -> dict[str, Any]:
+def _sweep(search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan,
+           budget_s: float) -> dict[str, Any]:
     table = search.run(
         prepared=prepared, recipe=recipe, smoke=True, samples=plan.samples, scheduler="asha", search="optuna",
-        out=run_dir, resume=run_dir.exists(), time_budget_s=budget_s, cpus_per_trial=1, address=address,
+        out=run_dir, resume=run_dir.exists(), time_budget_s=budget_s, cpus_per_trial=1,
         test_top_k=1, seed=plan.seed,
     )
     best = json.loads((run_dir / "best.json").read_text())

@@ -142,7 +142,11 @@ def road_score(model, images, cams: np.ndarray, classes: Sequence[int], *, task:
     num_outputs = _num_outputs(model, images[:1].to(device))
     targets = [make_target(int(c), num_outputs, task=task, prob=True) for c in classes]
     metric = ROADCombined(percentiles=list(ROAD_PERCENTILES))
-    with torch.random.fork_rng(devices=[]):  # the imputer's noise: seeded, without touching global RNG
+    import warnings
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # seeded imputer noise, global RNG untouched
+        # the library's imputer hands torch tensors to numpy (NumPy 2 deprecation inside grad-cam 1.5.7)
+        warnings.filterwarnings("ignore", message="__array_wrap__ must accept context", category=DeprecationWarning)
         torch.manual_seed(seed)
         scores = metric(images.to(device), cams, targets, model)
     return np.asarray(scores, dtype=np.float32).reshape(-1)

@@ -114,12 +114,16 @@ class Predictor:
             return np.stack([1 - p1, p1], axis=-1)
         return torch.softmax(logits, dim=-1).numpy()
 
-    def predict(self, data: bytes | str | Path | np.ndarray, *, filename: str | None = None, cam: bool = True) -> Prediction:
-        """Classify one image (bytes, path or array); ``cam=False`` skips the Grad-CAM overlay."""
+    def predict(self, data: bytes | str | Path | np.ndarray, *, filename: str | None = None, cam: bool = True,
+                slice_index: int | None = None) -> Prediction:
+        """Classify one image (bytes, path or array); ``cam=False`` skips the Grad-CAM overlay.
+
+        ``slice_index`` picks the axial slice of a NIfTI volume (default: the slice with the most signal).
+        """
         import torch
         from medzoo.zoo import gradcam
 
-        image = read_image(data, filename=filename)
+        image = read_image(data, filename=filename, slice_index=slice_index)
         shown = self.preprocess.display(image.pixels)
         x = self.preprocess(image.pixels)[None].to(self.device)
         with self._lock:

@@ -73,8 +73,8 @@ def create_timm(model_name: str, *, pretrained: bool, cache_dir: str | os.PathLi
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
         if not offline() and not _hf_cached(cfg.hf_hub_id, cache) and not reachable(endpoint):
             raise _hf_unavailable(model_name, cfg.hf_hub_id, cache, f"{endpoint} is unreachable")
-        try:
-            return timm.create_model(model_name, pretrained=True, cache_dir=cache_dir, **kwargs)
+        try:  # pass the cache explicitly: huggingface_hub fixes its default at import, before HF_HOME may change
+            return timm.create_model(model_name, pretrained=True, cache_dir=cache, **kwargs)
         except Exception as exc:  # huggingface_hub raises several types for "not cached and offline"
             if _is_network_error(exc):
                 why = "HF_HUB_OFFLINE=1" if offline() else type(exc).__name__

@@ -99,7 +99,7 @@ def publish(
     or "real") defaults to what the prepared dataset says about itself.
     """
     run = Path(run)
-    chosen, info, table = select_trials(run, top=top)
+    chosen, info, _ = select_trials(run, top=top)
     ids: list[str] = []
     used: dict[str, int] = {}
     for trial_id in chosen:
@@ -107,7 +107,7 @@ def publish(
         base = store.sanitize_name(name or trial["family"])
         used[base] = used.get(base, 0) + 1
         entry_name = base if used[base] == 1 else store.sanitize_name(f"{base}-{used[base]}")
-        ids.append(_publish_trial(run, trial_id, trial, info=info, table=table, zoo=Path(zoo), name=entry_name,
+        ids.append(_publish_trial(run, trial_id, trial, info=info, zoo=Path(zoo), name=entry_name,
                                   data_kind=data_kind, gradcam_images=gradcam_images,
                                   overlays_per_class=overlays_per_class, faithfulness_images=faithfulness_images,
                                   seed=seed, device=device))
@@ -129,10 +129,11 @@ def _data_kind(explicit: str | None, dataset_info: dict[str, Any]) -> str:
 
 def _dataset_facts(dataset_id: str) -> dict[str, Any]:
     from medzoo import datasets
+    from medzoo.errors import UnknownNameError
 
     try:
         spec = datasets.get(dataset_id)
-    except Exception:  # an unregistered dataset still publishes, with fewer facts
+    except UnknownNameError:  # a dataset this install does not know still publishes, with fewer facts
         return {"title": dataset_id}
     return {"title": spec.title, "modality": spec.modality, "citation": spec.citation, "licence": spec.licence,
             "notes": list(spec.notes), "channels": spec.channels}
@@ -154,7 +155,7 @@ def _pretrained_cfg(model, trial: dict[str, Any], labels: list[str]) -> dict[str
     return cfg
 
 
-def _search_block(run: Path, info: dict[str, Any], table, trial_id: str, trial: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def _search_block(run: Path, info: dict[str, Any], trial_id: str, trial: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
     results = pd.read_parquet(run / "results.parquet")
@@ -193,7 +194,7 @@ def _search_block(run: Path, info: dict[str, Any], table, trial_id: str, trial: 
 
 
 def _publish_trial(
-    run: Path, trial_id: str, trial: dict[str, Any], *, info: dict[str, Any], table, zoo: Path, name: str,  # noqa: ANN001
+    run: Path, trial_id: str, trial: dict[str, Any], *, info: dict[str, Any], zoo: Path, name: str,
     data_kind: str | None, gradcam_images: int, overlays_per_class: int, faithfulness_images: int, seed: int,
     device: str | None,
 ) -> str:
@@ -259,7 +260,8 @@ def _publish_trial(
         threshold = {lab: float((found or {}).get(lab, 0.5)) for lab in labels}
 
     kind = _data_kind(data_kind, dataset_info)
-    search = _search_block(run, info, table, trial_id, trial)
+    facts = _dataset_facts(dataset_id)
+    search = _search_block(run, info, trial_id, trial)
     home = store.entry_home(zoo, store.EntryRef(dataset_id, name))
     with store.revision_lock(home):
         revision = store.next_revision(home)
@@ -287,8 +289,8 @@ def _publish_trial(
                 "trial_id": trial_id,
                 "threshold": threshold,
                 "sequence": trial.get("sequence"),
-                "modality": _dataset_facts(dataset_id).get("modality"),
-                "channels": _dataset_facts(dataset_id).get("channels"),
+                "modality": facts.get("modality"),
+                "channels": facts.get("channels"),
             },
         }
         if config["num_features"] is None:
@@ -309,7 +311,7 @@ def _publish_trial(
                                                                 for o in report.overlays])
             card = card_mod.build_card(
                 entry_id=entry_id, revision=revision, config=config, metrics=metrics, search=search,
-                dataset=_dataset_facts(dataset_id), reported=paper_reported(dataset_id, architecture=family),
+                dataset=facts, reported=paper_reported(dataset_id, architecture=family),
                 plots=plot_list, overlays=overlays,
             )
             card.save(tmp / "README.md")

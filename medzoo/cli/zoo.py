@@ -151,6 +151,8 @@ def _zoo_commands(app: typer.Typer) -> None:
                                         "(several images: OUT_<k>.png)."),
         zoo: Path | None = ZooOption,
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+        slice_index: int | None = typer.Option(None, "--slice", help="Axial slice of a NIfTI volume "
+                                               "(default: the slice with the most signal)."),
     ) -> None:
         """Classify images with a zoo entry: per-class probabilities and a Grad-CAM overlay."""
         import json
@@ -162,7 +164,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         out = console()
         results = []
         for k, image in enumerate(images):
-            pred = predictor.predict(image, cam=cam is not None)
+            pred = predictor.predict(image, cam=cam is not None, slice_index=slice_index)
             if cam is not None and pred.cam_png is not None:
                 target = cam if len(images) == 1 else cam.with_name(f"{cam.stem}_{k}{cam.suffix or '.png'}")
                 atomic_write_bytes(target, pred.cam_png)
@@ -170,6 +172,8 @@ def _zoo_commands(app: typer.Typer) -> None:
             if as_json:
                 continue
             out.print(f"{pred.source}  ({predictor.entry})", markup=False)
+            for note in pred.notes:
+                out.print(f"  ({note})", markup=False)
             for label, p in zip(pred.labels, pred.probs, strict=True):
                 if pred.thresholds is not None:
                     flag = "positive" if label in pred.positives else "negative"

@@ -85,6 +85,16 @@ def test_predict_png_and_dicom_from_the_cli(tiny_zoo, tiny_run, tmp_path, capsys
     for k in (0, 1):
         overlay = Image.open(tmp_path / f"cam_{k}.png")
         assert overlay.size == (64, 64) and overlay.mode == "RGB"
+    import nibabel as nib
+
+    grey = np.asarray(Image.open(png).convert("L")).astype(np.float32)
+    vol = np.stack([np.zeros_like(grey), np.flipud(grey).T, np.zeros_like(grey)], axis=2)  # (x, y, z)
+    nii = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), nii)
+    code, out_nii, err = run(["predict", "figshare-brain/tiny_cnn", str(nii), "--slice", "1", "--zoo",
+                              str(tiny_zoo)], capsys)
+    assert code == 0, err
+    assert "axial slice 1 of 3" in out_nii and "<- top" in out_nii and "glioma" in out_nii
     code, out, _ = run(["predict", "figshare-brain/tiny_cnn", str(png), "--json", "--zoo", str(tiny_zoo)], capsys)
     (result,) = json.loads(out)
     assert code == 0 and abs(sum(result["probs"].values()) - 1) < 1e-5 and result["has_cam"] is False

@@ -107,3 +107,25 @@ def test_folds_and_fallback_without_cvind(phantom_raw, tmp_path: Path) -> None: 
     assert info["split_protocol"] == "patient" and info["folds"] == 3
     assert any("used a patient-level split" in n for n in info["notes"])
     assert info["leakage_audit"]["passed"]
+
+
+def test_image_split_reproduces_studies_with_a_loud_warning(phantom_raw, tmp_path: Path) -> None:  # noqa: ANN001
+    out = datasets.prepare("figshare-brain", phantom_raw("figshare-brain"), tmp_path / "img", split="image",
+                           seed=3, image_size=32, progress=False)
+    info = datasets.read_info(out)
+    assert info["split_protocol"] == "image" and info["warnings"][0].startswith("WARNING: IMAGE-LEVEL SPLIT")
+    audit_result = info["leakage_audit"]
+    assert audit_result["passed"] and not audit_result["patient_check_enforced"]
+    assert audit_result["patients_in_two_splits"] > 0  # reported honestly: the split leaks patients
+    card = (out / "README.md").read_text()
+    assert "**WARNING: IMAGE-LEVEL SPLIT." in card and "(not enforced: image-level split)" in card
+
+
+def test_synthesize_refuses_to_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "keep.txt").write_text("user data")
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        datasets.synthesize("kaggle-brain-mri", tmp_path / "raw", patients=2)
+    with pytest.raises(ConfigError, match="patients >= 1 must hold, got patients=0"):
+        datasets.synthesize("kaggle-brain-mri", tmp_path / "new", patients=0)
+    assert (tmp_path / "raw" / "keep.txt").read_text() == "user data" and not (tmp_path / "new").exists()

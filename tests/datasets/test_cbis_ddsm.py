@@ -254,3 +254,17 @@ def test_a_patient_in_both_official_csvs_is_reported(tmp_path: Path) -> None:
     (problem,) = ADAPTER.scan(raw).problems
     assert problem.path == "mass_case_description_test_set.csv" and "patient-disjoint" in problem.message
     assert "P_00001" in problem.message
+
+
+def test_a_header_patient_id_that_disagrees_with_the_csv_case_is_reported(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    dicom_tree(raw)
+    full_file = next(raw.rglob("1.000000-full mammogram images-22222/1-1.dcm"))
+    full, _ = mammogram((300, 200), (120, 10, 20, 30))
+    write_dicom(full_file, full, patient="Mass-Training_P_00777_LEFT_CC", study=STUDY, series=FULL,
+                description="full mammogram images")
+    write_csvs(raw, [case_row("P_00001", "Mass-Training_P_00001_LEFT_CC", "MALIGNANT")])
+    scan = ADAPTER.scan(raw)
+    assert len(scan.records) == 1  # joined by UID all the same
+    (problem,) = scan.problems
+    assert problem.path == full_file.relative_to(raw).as_posix() and "P_00777" in problem.message

@@ -148,11 +148,11 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
 
 def test_data_parallel_trial_with_two_gloo_workers(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    table = run(prepared=brain, space=_space(tmp_path, 2), out=out, samples=1, scheduler="fifo", search="random",
+    table = run(prepared=brain, space=_space(tmp_path, 1), out=out, samples=1, scheduler="fifo", search="random",
                 smoke=True, workers_per_trial=2, test_top_k=1, progress=False, resamples=100)
     row = table.frame.iloc[0]
     assert row["status"] == "TERMINATED", row.get("error")
-    assert row["epochs"] == 2 and 0 <= row["val_metric"] <= 1
+    assert row["epochs"] == 1 and 0 <= row["val_metric"] <= 1
     assert (out / "trials" / row["trial_id"] / "model.safetensors").exists()
     assert row["test_accuracy"] == row["test_accuracy"]  # tested (not NaN)
 

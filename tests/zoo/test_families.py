@@ -22,7 +22,8 @@ from medzoo.errors import ConfigError, DuplicateNameError, UnknownNameError
 PAPER_ARCHITECTURES = {
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
     "efficientnetv2_s", "vgg16", "resnet34", "resnet50", "resnetv2_152", "vit_base_patch16_224", "xception",
-    "inception_v3", "densenet121", "mobilenetv2_100", "googlenet", "shufflenet_v2_x1_0", "alexnet",
+    "inception_v3", "densenet121", "mobilenetv2_100", "googlenet", "shufflenet_v2_x1_0", "shufflenet_v2_x0_5",
+    "alexnet",
     "efficientnetv2_dsp", "xception_a", "xception_b", "xception_c", "aernet",
 }
 ALL_COUNTS = ("tiny_cnn", "tiny_effnet", "efficientnet_b0", "googlenet")
@@ -42,6 +43,7 @@ def _cases() -> list[tuple[str, int, str]]:
 def test_every_paper_architecture_is_registered() -> None:
     assert set(FAMILIES) >= PAPER_ARCHITECTURES
     assert {"tiny_cnn", "tiny_effnet"} <= set(FAMILIES)
+    assert set(timm.list_models("medzoo_*")) == {f"medzoo_{name}" for name in FAMILIES}  # after `import medzoo`
 
 
 def _input_size(name: str) -> int:
@@ -180,6 +182,10 @@ def test_paper_model_switches_reproduce_the_base_models() -> None:
     # PAPERS.md study 2 counts parameters with 1000-class ImageNet heads
     ("efficientnetv2_s", {"num_classes": 1000}, 21.45, 0.005),
     ("efficientnetv2_dsp", {"num_classes": 1000}, 17.63, 0.06),  # SAR replaces SE (-3.8M); Dy-MBConv adds 0.6M
+    ("shufflenet_v2_x0_5", {"num_classes": 1000}, 1.37, 0.005),
+    ("resnet34", {"num_classes": 1000}, 21.79, 0.005),
+    ("googlenet", {"num_classes": 1000}, 6.62, 0.005),
+    ("alexnet", {"num_classes": 1000, "fc_layers": True}, 61.10, 0.005),
     # study 3: Xception-C with the mammography head at widths (1024, 1024) and one sigmoid output
     ("xception_c", {"num_classes": 1, "head": "mlp_bn", "hidden": (1024, 1024)}, 24.9, 0.01),
     # study 5: ResNet-50 with its 1000-class FC plus four CBAMs

@@ -154,3 +154,23 @@ def test_efficientnet_dsp_switched_off_is_efficientnetv2_s_and_on_has_the_papers
     on.eval()
     with torch.no_grad():  # eval: DropBlock is the identity, so the output is deterministic
         assert torch.equal(on.forward_features(x), on.forward_features(x))
+
+
+def test_pretrained_weights_load_from_a_copied_hub_cache_offline(_isolated_home: Path) -> None:
+    """The error's advice works: a hub cache copied from a connected machine serves timm's HF path offline."""
+    from safetensors.torch import save_file as save
+
+    torch.manual_seed(0)
+    reference = timm.create_model("test_efficientnet")  # what `huggingface-cli download` would have fetched
+    repo = timm.models.get_pretrained_cfg("test_efficientnet").hf_hub_id
+    commit = "0" * 40
+    root = _isolated_home / "hf" / "hub" / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    (root / "snapshots" / commit).mkdir(parents=True)
+    save(reference.state_dict(), str(root / "snapshots" / commit / "model.safetensors"))
+
+    model = create_model("tiny_effnet", num_classes=3, pretrained=True)
+    assert torch.equal(model.backbone.conv_stem.weight, reference.conv_stem.weight)
+    assert torch.equal(model.backbone.blocks[3][0].conv_dw.weight, reference.blocks[3][0].conv_dw.weight)
+    assert model.head.fc.out_features == 3

@@ -27,9 +27,11 @@ class MedzooNet(nn.Module):
         return self.backbone.forward_features(x)
 
     def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """Global average pooling for maps; the backbone's own token pooling for transformers."""
+        """Global average pooling for maps; the backbone's own token pooling for transformers; vectors as they are."""
         if features.ndim == 4:
             return features.mean(dim=(2, 3))
+        if features.ndim == 2:  # the backbone pooled already (e.g. AlexNet with its FC layers)
+            return features
         return self.backbone.forward_head(features, pre_logits=True)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

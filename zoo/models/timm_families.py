@@ -66,8 +66,8 @@ for _b in range(5):
 
 timm_family(
     "efficientnetv2_s", "tf_efficientnetv2_s", cam_layer="backbone.bn2", freeze_units=_effnet_units(6),
-    paper="all-effnetv2-dsp", study_num_classes=4, study_head="linear",
-    description="EfficientNetV2-S, timm tf_efficientnetv2_s: the official Google architecture "
+    paper="all-effnetv2-dsp", study_num_classes=4, study_head="linear", input_size=(3, 224, 224),
+    description="EfficientNetV2-S at the ALL study's 224 px (timm trains it at 300), timm tf_efficientnetv2_s: the official Google architecture "
     "(21.46M params with 1000 classes, PAPERS.md's 21.45M); efficientnetv2_rw_s is Ross Wightman's 23.9M variant",
 )
 

@@ -8,6 +8,7 @@ hook the last activation.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from medzoo.zoo.families import Family, register_family
@@ -61,22 +62,34 @@ def googlenet_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = N
                   weights=GoogLeNet_Weights.IMAGENET1K_V1, preprocess=_googlenet_transform_input), 1024
 
 
-def shufflenet_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None,
+def shufflenet_backbone(width: str, *, pretrained: bool, in_chans: int = 3, img_size: Any = None,
                         cache_dir: str | None = None):  # noqa: ANN201
-    from torchvision.models import ShuffleNet_V2_X1_0_Weights, shufflenet_v2_x1_0
+    """``width`` "x1_0" or "x0_5" (the ALL study's 1.37M / 0.04 GFLOPs ShuffleNetV2 is x0.5)."""
+    from torchvision import models
 
-    _check_in_chans("shufflenet_v2_x1_0", in_chans)
-    return _adopt("shufflenet_v2_x1_0", shufflenet_v2_x1_0(weights=None), _SHUFFLENET_PARTS,
-                  pretrained=pretrained, weights=ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1), 1024
+    name = f"shufflenet_v2_{width}"
+    _check_in_chans(name, in_chans)
+    weights = getattr(models, f"ShuffleNet_V2_{width.upper()}_Weights").IMAGENET1K_V1
+    return _adopt(name, getattr(models, name)(weights=None), _SHUFFLENET_PARTS, pretrained=pretrained,
+                  weights=weights), 1024
 
 
-def alexnet_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None,
-                     cache_dir: str | None = None):  # noqa: ANN201
+def alexnet_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, cache_dir: str | None = None,
+                     fc_layers: bool = False):  # noqa: ANN201
+    """``fc_layers=True`` keeps AlexNet's own 6x6 pooling and two 4096-wide FC layers (61.1M params with
+    1000 classes, as the ALL study counts it); the chosen head then replaces only the last Linear."""
+    from torch import nn
     from torchvision.models import AlexNet_Weights, alexnet
 
     _check_in_chans("alexnet", in_chans)
-    return _adopt("alexnet", alexnet(weights=None), ("features",), pretrained=pretrained,
-                  weights=AlexNet_Weights.IMAGENET1K_V1), 256
+    model = alexnet(weights=None)
+    if not fc_layers:
+        return _adopt("alexnet", model, ("features",), pretrained=pretrained,
+                      weights=AlexNet_Weights.IMAGENET1K_V1), 256
+    model.flatten = nn.Flatten()
+    model.classifier = nn.Sequential(*list(model.classifier)[:-1])  # keeps torchvision's indices 0-5
+    return _adopt("alexnet", model, ("features", "avgpool", "flatten", "classifier"), pretrained=pretrained,
+                  weights=AlexNet_Weights.IMAGENET1K_V1), 4096
 
 
 _TV = {"source": "torchvision", "interpolation": "bilinear", "crop_pct": 0.875}
@@ -89,16 +102,20 @@ register_family(Family(
     paper="glioma-googlenet, all-effnetv2-dsp, cxr-aernet", study_num_classes=2, study_head="fc_1024_128",
     description="GoogLeNet / Inception-v1 (torchvision googlenet, no auxiliary heads)", **_TV,
 ))
-register_family(Family(
-    name="shufflenet_v2_x1_0", build=shufflenet_backbone, cam_layer="backbone.conv5",
-    backbone="shufflenet_v2_x1_0",
-    freeze_units=("backbone.conv1", "backbone.stage2", "backbone.stage3", "backbone.stage4", "backbone.conv5"),
-    paper="all-effnetv2-dsp", study_num_classes=4, description="ShuffleNetV2 1.0x (torchvision)", **_TV,
-))
+for _width, _note in (("x1_0", "ShuffleNetV2 1.0x (torchvision)"),
+                      ("x0_5", "ShuffleNetV2 0.5x (torchvision): the size whose 1.37M params / 0.04 GFLOPs "
+                               "the ALL study reports")):
+    register_family(Family(
+        name=f"shufflenet_v2_{_width}", build=partial(shufflenet_backbone, _width), cam_layer="backbone.conv5",
+        backbone=f"shufflenet_v2_{_width}",
+        freeze_units=("backbone.conv1", "backbone.stage2", "backbone.stage3", "backbone.stage4", "backbone.conv5"),
+        paper="all-effnetv2-dsp", study_num_classes=4, description=_note, **_TV,
+    ))
 register_family(Family(
     name="alexnet", build=alexnet_backbone, cam_layer="backbone.features.11", backbone="alexnet",
     freeze_units=tuple(f"backbone.features.{i}" for i in (0, 3, 6, 8, 10)), min_input_size=63,
+    options={"fc_layers": False},
     paper="all-effnetv2-dsp, cxr-aernet", study_num_classes=4,
-    description="AlexNet conv layers (torchvision alexnet); the 4096-wide FC layers are replaced by the chosen head",
+    description="AlexNet (torchvision alexnet): conv layers + the chosen head; fc_layers=True keeps its 4096-wide FCs",
     **_TV,
 ))
