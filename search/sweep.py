@@ -167,6 +167,20 @@ def _scheduler(scheduler: str, recipe: Recipe, epochs: int):  # noqa: ANN202
     return FIFOScheduler()
 
 
+def _resumed_run(out: Path, prepared: Path) -> tuple[Recipe, dict[str, Any]]:
+    import json
+
+    if not (out / "run.json").exists():
+        raise SweepError(f"cannot resume: {out} has no run.json (no sweep was started there)",
+                         fix=f"start it without --resume: medzoo sweep {prepared} --out {out} ...")
+    run_info = json.loads((out / "run.json").read_text())
+    if Path(run_info["prepared"]) != prepared:
+        raise SweepError(f"cannot resume {out}: it ran on {run_info['prepared']}, got {prepared}",
+                         fix=f"medzoo sweep {run_info['prepared']} --out {out} --resume")
+    rec = resolve_recipe(recipe=run_info.get("recipe"), space=run_info.get("space_file"), smoke=run_info["smoke"])
+    return rec, run_info
+
+
 def _trial_dirname(trial: Any) -> str:
     return str(trial.trial_id)  # short, stable folder names (Tune's default embeds the whole config)
 
@@ -220,17 +234,12 @@ def run(
     prepared, out = Path(prepared).expanduser().resolve(), Path(out).expanduser().resolve()
     data = DataInfo.read(prepared)
     tune_path = out / TUNE_DIR
-    if resume:
-        if not (out / "run.json").exists():
-            raise SweepError(f"cannot resume: {out} has no run.json (no sweep was started there)",
-                             fix=f"start it without --resume: medzoo sweep {prepared} --out {out} ...")
-        import json
-
-        run_info = json.loads((out / "run.json").read_text())
-        if Path(run_info["prepared"]) != prepared:
-            raise SweepError(f"cannot resume {out}: it ran on {run_info['prepared']}, got {prepared}")
-        rec = resolve_recipe(recipe=run_info.get("recipe"), space=run_info.get("space_file"), smoke=run_info["smoke"])
-        smoke = bool(run_info["smoke"])
+    if resume:  # everything but the Ray address comes from the run folder
+        rec, run_info = _resumed_run(out, prepared)
+        res = run_info["resources"]
+        cpus_per_trial, gpus_per_trial = res["cpus_per_trial"], res["gpus_per_trial"]
+        workers_per_trial, max_failures = res["workers_per_trial"], run_info["max_failures"]
+        test_top_k, seed = run_info["test_top_k"], run_info["seed"]
     else:
         if out.exists() and any(out.iterdir()):
             raise SweepError(f"run folder {out} exists and is not empty; a new sweep never overwrites one",
@@ -249,8 +258,8 @@ def run(
                                            "epochs": rec.point.epochs, "limit": rec.limit},
             "resources": {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
                           "workers_per_trial": workers_per_trial},
-            "seed": seed, "smoke": smoke, "started": _now(), "finished": None,
-            "primary_metric": data.primary_metric, "mode": "max", "test_top_k": test_top_k,
+            "max_failures": max_failures, "test_top_k": test_top_k, "seed": seed, "smoke": smoke,
+            "started": _now(), "finished": None, "primary_metric": data.primary_metric, "mode": "max",
         }
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "run.json", run_info)

@@ -133,7 +133,10 @@ def build_loaders(
             continue
         gen = torch.Generator().manual_seed(cfg.seed)
         sampler = None
-        if cfg.balance == "sampler" and not distributed:
+        if cfg.balance == "sampler" and distributed:
+            raise ConfigError("balance: sampler cannot be split across data-parallel workers",
+                              fix="use --set balance=loss_weights (or workers_per_trial=1)")
+        if cfg.balance == "sampler":
             targets = np.asarray(ds.targets)
             if targets.ndim != 1:
                 raise ConfigError("balance: sampler needs single-label targets; use balance: loss_weights for multilabel")
@@ -335,20 +338,8 @@ def train_trial(
     resumed_at: list[int] = []
     start = 0
     if ckpt.is_resumable(Path(resume_from) if resume_from else None):
-        folder = Path(resume_from)
-        state = json_read(folder / "state.json")
-        _unwrap(model).load_state_dict(ckpt.load_weights(folder / "last.safetensors"))
-        best_state = ckpt.load_weights(folder / "model.safetensors")
-        ckpt.optimizer_from_files(optimizer, folder)
-        fresh = build_optimizer(cfg, model).param_groups  # the config's lr wins (PBT may have changed it)
-        for group, new in zip(optimizer.param_groups, fresh, strict=True):
-            group["base_lr"] = new["base_lr"]
-        schedule.load_state_dict(state["schedule"])
-        stopper.load_state_dict(state["early_stopping"])
-        history, best_val = json_read(folder / "history.json"), json_read(folder / "val_metrics.json")
-        complexity = json_read(folder / "complexity.json")
-        start = int(state["epoch"])
-        resumed_at = [*state.get("resumed_at", []), start]
+        history, best_val, best_state, complexity, start, resumed_at = _restore(
+            Path(resume_from), cfg=cfg, model=model, optimizer=optimizer, schedule=schedule, stopper=stopper)
     if complexity is None:
         complexity = measure_complexity(_unwrap(model), image_size)
 
@@ -403,6 +394,23 @@ def train_trial(
                              trial_json={**trial_json, "resumed_at_epochs": resumed_at}, history=history,
                              best_val=best_val, complexity=complexity)
     return _result(best_val, data, complexity, history[-1], history, True)
+
+
+def _restore(folder: Path, *, cfg: TrialConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+             schedule: LRSchedule, stopper: EarlyStopping) -> tuple:
+    """Load a checkpoint folder into the live objects; return the trial's bookkeeping to continue from."""
+    state = json_read(folder / "state.json")
+    _unwrap(model).load_state_dict(ckpt.load_weights(folder / "last.safetensors"))
+    ckpt.optimizer_from_files(optimizer, folder)
+    fresh = build_optimizer(cfg, model).param_groups  # the config's lr wins (PBT may have changed it)
+    for group, new in zip(optimizer.param_groups, fresh, strict=True):
+        group["base_lr"] = new["base_lr"]
+    schedule.load_state_dict(state["schedule"])
+    stopper.load_state_dict(state["early_stopping"])
+    start = int(state["epoch"])
+    return (json_read(folder / "history.json"), json_read(folder / "val_metrics.json"),
+            ckpt.load_weights(folder / "model.safetensors"), json_read(folder / "complexity.json"), start,
+            [*state.get("resumed_at", []), start])
 
 
 def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:  # noqa: ANN001

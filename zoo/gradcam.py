@@ -75,6 +75,7 @@ def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str
         from medzoo.errors import ModelError
 
         raise ModelError(f"the CAM layer {layer!r} must be a submodule of the model; it is not") from None
+    model.eval()  # BN in eval: a batch of one must not fail on BatchNorm1d heads (mlp_bn)
     device = next(model.parameters()).device
     num_outputs = _num_outputs(model, images[:1].to(device))
     out: list[np.ndarray] = []

@@ -71,8 +71,11 @@ def create_timm(model_name: str, *, pretrained: bool, cache_dir: str | os.PathLi
     if cfg.hf_hub_id:
         cache = Path(cache_dir) if cache_dir else hf_cache_dir()
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        if not offline() and not _hf_cached(cfg.hf_hub_id, cache) and not reachable(endpoint):
-            raise _hf_unavailable(model_name, cfg.hf_hub_id, cache, f"{endpoint} is unreachable")
+        if not _hf_cached(cfg.hf_hub_id, cache):  # decide before building the model, not after
+            if offline():
+                raise _hf_unavailable(model_name, cfg.hf_hub_id, cache, "HF_HUB_OFFLINE=1")
+            if not reachable(endpoint):
+                raise _hf_unavailable(model_name, cfg.hf_hub_id, cache, f"{endpoint} is unreachable")
         try:  # pass the cache explicitly: huggingface_hub fixes its default at import, before HF_HOME may change
             return timm.create_model(model_name, pretrained=True, cache_dir=cache, **kwargs)
         except Exception as exc:  # huggingface_hub raises several types for "not cached and offline"

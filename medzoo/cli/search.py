@@ -80,16 +80,18 @@ def train(
     c.print(" ".join(f"{k}={v:.4g}" for k, v in result.items() if k.startswith("val_") and isinstance(v, float)))
 
 
-def _print_table(table) -> None:  # noqa: ANN001
+def _print_table(table) -> None:  # noqa: ANN001 - a medzoo.search.ResultTable
     from rich.table import Table
 
-    frame = table.frame
-    cols = [c for c in ("trial_id", "status", "config.family", "val_metric", "gmacs", "epochs", "compute_s",
-                        "test_" + (table.best or {}).get("config", {}).get("primary_metric", "accuracy"), "error")
-            if c in frame.columns]
+    frame = table.frame.sort_values("val_metric", ascending=False, na_position="last")
+    primary = (table.best or {}).get("config", {}).get("primary_metric", "")
+    cols = {"trial_id": "trial", "status": "status", "config.family": "family", "val_metric": f"val {primary}",
+            f"test_{primary}": f"test {primary}", "gmacs": "GMACs", "epochs": "epochs", "error": "error"}
+    cols = {k: v for k, v in cols.items() if k in frame.columns and (k != "error" or frame[k].astype(bool).any())}
     t = Table(title=f"run {table.path}")
-    for c in cols:
-        t.add_column(c)
-    for _, row in frame.sort_values("val_metric", ascending=False, na_position="last").iterrows():
-        t.add_row(*[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols])
+    for header in cols.values():
+        t.add_column(header, overflow="fold")
+    for _, row in frame.iterrows():
+        t.add_row(*["" if row[c] != row[c] else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                    for c in cols])
     console().print(t)

@@ -126,3 +126,19 @@ def test_each_recipe_point_builds_its_model(rid: str) -> None:
         if point.family.startswith("tiny"):
             with torch.no_grad():
                 assert model(torch.zeros(1, 3, size, size)).shape == (1, classes)
+
+
+def test_every_point_of_every_space_fits_its_families() -> None:
+    """Heads, frozen depth and input sizes a space can sample are ones every family in it accepts."""
+    from medzoo import zoo
+
+    for rid in RECIPES:
+        for recipe in (load_recipe(rid), load_recipe(rid, smoke=True)):
+            space, point = recipe.space, recipe.point
+            freeze_max = space["freeze"].high if "freeze" in space else point.freeze
+            sizes = space["image_size"].values if "image_size" in space else (point.image_size,)
+            for name in space["family"].values:
+                fam = zoo.get_family(name)
+                assert point.head is None or point.head in fam.heads, (rid, name, point.head)
+                assert freeze_max < len(fam.freeze_units), (rid, name, freeze_max)  # something stays trainable
+                assert min(sizes) >= fam.min_input_size, (rid, name, sizes)

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 SPACE = """
 base: brain-effnet
 point: {{family: tiny_cnn, pretrained: false, freeze: 0, image_size: 32, epochs: {epochs}, batch_size: 16,
-        augment: none, early_stop_patience: null, lr: 3.0e-3}}
+        augment: none, early_stop_patience: null, lr: 3.0e-3, balance: loss_weights}}
 space:
   lr: {{type: loguniform, low: 1.0e-3, high: 1.0e-2}}
   family: {{type: choice, values: [tiny_cnn, tiny_effnet]}}
