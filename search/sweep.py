@@ -304,5 +304,11 @@ def run(
         connection.close()
     run_info["finished"] = _now()
     atomic_write_json(out / "run.json", run_info)
+    if table.best is None:
+        errors = [e for e in table.frame.get("error", []) if e]
+        reason = f"; first error: {errors[0]}" if errors else f" within time_budget_s={run_info['budget']['time_budget_s']}"
+        raise SweepError(f"no trial of {out} finished an epoch, so there is no best trial{reason} "
+                         f"(per-trial status in {out / 'results.parquet'})",
+                         fix="fix the error above, or raise --time-budget-s / lower the smoke scale")
     return table
 

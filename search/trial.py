@@ -366,6 +366,10 @@ def train_trial(
                "lr": lr, "epoch_s": time.perf_counter() - t0}
         history.append(row)
         current = {"val_metric": scalars.get(f"val_{data.primary_metric}"), **row}
+        if monitor not in current:
+            allowed = sorted(k for k in current if k.startswith("val_"))
+            raise ConfigError(f"early_stop_metric={monitor!r} is not a validation metric of this task; "
+                              f"allowed: {', '.join(allowed)}")
         value = current.get(monitor)
         improved = stopper.step(value if value is not None else float("nan"), epoch + 1)
         schedule.observe(value)

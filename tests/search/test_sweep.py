@@ -96,23 +96,23 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint(ray_cluster: str,
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    table = run(prepared=brain, space=_space(tmp_path, 4), out=out, samples=1, scheduler="fifo", search="random",
+    table = run(prepared=brain, space=_space(tmp_path, 6), out=out, samples=1, scheduler="fifo", search="random",
                 smoke=True, max_failures=2, test_top_k=0, progress=False)
     thread.join(timeout=1)
     assert killed, "the trial finished before it could be killed"
     row = table.frame.iloc[0]
-    assert row["status"] == "TERMINATED" and row["epochs"] == 4
+    assert row["status"] == "TERMINATED" and row["epochs"] == 6
     trial = json.loads((out / "trials" / row["trial_id"] / "trial.json").read_text())
     assert trial["resumed_at_epochs"] and trial["resumed_at_epochs"][0] >= 1  # not from scratch
     history = json.loads((out / "trials" / row["trial_id"] / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]  # no epoch lost or repeated
 
 
 def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
     ray_cluster: str, brain: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    space = _space(tmp_path, 3)
+    space = _space(tmp_path, 4)
     script = (
         "import sys; from medzoo.search import run\n"
         f"run(prepared={str(brain)!r}, space={str(space)!r}, out={str(out)!r}, samples=3, scheduler='fifo',"
@@ -120,6 +120,7 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
     )
     driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finished_before: set[str] = set()
+    running: list[str] = []
     deadline = time.time() + 240
     try:
         while time.time() < deadline and driver.poll() is None:
@@ -141,7 +142,10 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
     assert len(frame) == 3 and set(frame["status"]) == {"TERMINATED"}
     after = _trial_results(out)
     for t in finished_before:  # finished trials were not run again
-        assert len(after[t]) == lines_before[t] == 3
+        assert len(after[t]) == lines_before[t] == 4
+    for t in running:  # the interrupted trial ends complete, with every epoch once
+        history = json.loads((out / "trials" / t / "history.json").read_text())
+        assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert (out / "best.json").exists()
     assert json.loads((out / "run.json").read_text())["finished"]
 

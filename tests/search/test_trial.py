@@ -74,7 +74,7 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights(brain
     losses = [h["val_loss"] for h in history]
     best = min(range(len(losses)), key=losses.__getitem__) + 1
     assert val["epoch"] == best
-    assert len(history) == 8 or len(history) == best + 1  # stopped one stale epoch after the best
+    assert len(history) == min(8, best + 1)  # patience 1: stops at the first stale epoch after the best
     restored = load_file(str(tmp_path / "t" / "model.safetensors"))
     at_best = load_file(str(seen[best - 1] / "last.safetensors"))
     assert all(torch.equal(restored[k], at_best[k]) for k in restored)
@@ -113,3 +113,10 @@ def test_cli_train_runs_a_smoke_trial_and_rejects_unknown_keys(brain: Path, tmp_
     assert test["split"] == "test" and test["primary_metric"] == "accuracy"
     m = test["metrics"]["accuracy"]
     assert m["ci_low"] <= m["value"] <= m["ci_high"]
+
+
+def test_a_misspelt_early_stopping_metric_is_an_error_not_a_silent_no_op(brain: Path) -> None:
+    from medzoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="early_stop_metric='val_acuracy' is not a validation metric.*val_accuracy"):
+        train_trial(BASE.replace(epochs=1, early_stop_metric="val_acuracy"), prepared=brain, limit=LIMIT)
