@@ -42,6 +42,7 @@ PAIRS = [("efficientnetv2_dsp", "efficientnetv2_s"), ("xception_c", "xception"),
 
 def measure_rows(rows: list = ROWS, *, latency: bool = True) -> list[dict]:
     import torch
+
     from medzoo.zoo import create_model, measure
 
     out = []

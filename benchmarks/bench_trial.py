@@ -13,8 +13,9 @@ import time
 
 def _bootstrap_ratio(n: int = 2000, resamples: int = 1000) -> None:
     import numpy as np
-    from medzoo.search.metrics import bootstrap_metrics
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from medzoo.search.metrics import bootstrap_metrics
 
     rng = np.random.default_rng(0)
     t = rng.integers(0, 3, n)
@@ -40,11 +41,11 @@ def _bootstrap_ratio(n: int = 2000, resamples: int = 1000) -> None:
 
 def _epoch(family: str = "tiny_effnet", n: int = 96, size: int = 64) -> None:
     import torch
-    from medzoo.search.losses import ClassificationLoss
-    from medzoo.search.trial import evaluate, train_one_epoch
 
     from medzoo import zoo
     from medzoo.device import detect
+    from medzoo.search.losses import ClassificationLoss
+    from medzoo.search.trial import evaluate, train_one_epoch
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

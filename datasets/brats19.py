@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from medzoo.datasets.base import (
     DatasetAdapter,
     DatasetSpec,
@@ -28,7 +29,6 @@ from medzoo.datasets.base import (
     register_dataset,
 )
 from medzoo.datasets.imaging import is_stray, resize_square
-
 from medzoo.errors import ConfigError, DatasetFormatError
 
 SEQUENCES = ("t1", "t1ce", "t2", "flair")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from medzoo.datasets.base import (
     DatasetAdapter,
     DatasetSpec,
@@ -30,7 +31,6 @@ from medzoo.datasets.base import (
     register_dataset,
 )
 from medzoo.datasets.imaging import is_stray, read_image, resize_square, to_uint8
-
 from medzoo.errors import ConfigError, DatasetFormatError
 
 SPEC = DatasetSpec(

@@ -15,7 +15,6 @@ from pathlib import Path
 from medzoo.datasets.base import ADAPTERS, Problem, RawRecord, Scan
 from medzoo.datasets.imaging import is_stray
 from medzoo.datasets.phantom import MARKER
-
 from medzoo.errors import DatasetError
 
 

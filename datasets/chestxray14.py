@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from medzoo.datasets.base import (
     DatasetAdapter,
     DatasetSpec,
@@ -25,7 +26,6 @@ from medzoo.datasets.base import (
     register_dataset,
 )
 from medzoo.datasets.imaging import is_stray, read_image, resize_square
-
 from medzoo.errors import ConfigError
 
 FINDINGS = (

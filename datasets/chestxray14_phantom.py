@@ -16,8 +16,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from medzoo.datasets.chestxray14 import FINDINGS
 
+from medzoo.datasets.chestxray14 import FINDINGS
 from medzoo.errors import ConfigError
 
 SIZE = 128  # the release is 1024 x 1024; readers never assume a size
@@ -44,6 +44,7 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     if patients < 4:
         raise ConfigError(f"patients >= 4 must hold for a ChestX-ray14 phantom (2 per split), got patients={patients}")
     import cv2
+
     from medzoo.datasets.imaging import encode_png
 
     cv2.setNumThreads(1)

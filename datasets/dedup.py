@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from medzoo.datasets.imaging import hamming_matrix, perceptual_hash, read_image
 
+from medzoo.datasets.imaging import hamming_matrix, perceptual_hash, read_image
 from medzoo.errors import ConfigError
 from medzoo.paths import atomic_write_bytes, atomic_write_json, atomic_write_text
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from medzoo.datasets import matlab
 from medzoo.datasets.base import (
     DatasetAdapter,
@@ -31,7 +32,6 @@ from medzoo.datasets.base import (
 from medzoo.datasets.imaging import is_stray, resize_square, to_uint8
 from medzoo.datasets.phantom import bias_field, blob_mask, smooth_noise, soft
 from medzoo.datasets.preprocess import roi_crop
-
 from medzoo.errors import DatasetFormatError
 
 CLASSES = ("meningioma", "glioma", "pituitary")  # .mat label 1, 2, 3

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from medzoo.datasets import augment as augmentations
 from medzoo.datasets.imaging import read_image, resize_square
 from medzoo.datasets.prepare import read_info, read_manifest
-from torch.utils.data import Dataset
-
 from medzoo.errors import ConfigError, DatasetError
 from medzoo.paths import atomic_write_bytes
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from medzoo.datasets.audit import audit, require_passed
 from medzoo.datasets.base import ADAPTERS, DatasetAdapter, DatasetSpec, RawRecord
 from medzoo.datasets.card import render_card
@@ -23,7 +24,6 @@ from medzoo.datasets.check import CheckReport, check
 from medzoo.datasets.imaging import encode_png, sha256_bytes
 from medzoo.datasets.phantom import read_marker
 from medzoo.datasets.splits import assign_splits
-
 from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
 from medzoo.paths import atomic_dir, atomic_write_json, atomic_write_text
 

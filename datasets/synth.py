@@ -6,7 +6,6 @@ from pathlib import Path
 
 from medzoo.datasets.base import ADAPTERS
 from medzoo.datasets.phantom import write_marker
-
 from medzoo.errors import ConfigError
 from medzoo.paths import atomic_dir
 

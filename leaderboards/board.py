@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medzoo.leaderboards.ranking import Scored, pareto_front, rank_with_ties
-
 from medzoo.errors import UnknownNameError, ZooError
+from medzoo.leaderboards.ranking import Scored, pareto_front, rank_with_ties
 
 #: the datasets that get a board (kaggle-brain-mri is a cross-dataset column of figshare-brain)
 BOARD_DATASETS = ("figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-grade", "chestxray14")

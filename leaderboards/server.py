@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from medzoo.errors import InputImageError, MedzooError
 from medzoo.leaderboards.board import IMAGE_DIRS, Board, Row, read_card, table
 from medzoo.leaderboards.markdown import to_markdown
 from medzoo.leaderboards.pareto import pareto_svg
 from medzoo.leaderboards.render import STATIC, Pages, card_href
 from medzoo.leaderboards.site import all_boards, board_datasets, entry_dir
-
-from medzoo.errors import InputImageError, MedzooError
 
 MAX_UPLOAD = 20 * 1024 * 1024
 #: reports kept for download (newest first out of the door last); each holds two PNGs

@@ -12,12 +12,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from medzoo.errors import ConfigError, ZooError
 from medzoo.leaderboards.board import BOARD_DATASETS, Board, Row, read_card, table
 from medzoo.leaderboards.markdown import to_markdown
 from medzoo.leaderboards.pareto import pareto_svg
 from medzoo.leaderboards.render import STATIC, Pages, card_href
-
-from medzoo.errors import ConfigError, ZooError
 from medzoo.paths import atomic_dir
 
 MARKER = ".medzoo-site"

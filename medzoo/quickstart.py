@@ -24,11 +24,11 @@ STUDY_DATASETS = ("figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-g
 
 #: phantom size per dataset: big enough that configurations differ, small enough for the budget
 PHANTOM_PATIENTS = {
-    "figshare-brain": 40,
-    "all-leukemia": 60,
-    "cbis-ddsm-mass": 60,
-    "brats19-grade": 16,
-    "chestxray14": 60,
+    "figshare-brain": 100,
+    "all-leukemia": 80,
+    "cbis-ddsm-mass": 80,
+    "brats19-grade": 20,
+    "chestxray14": 150,
 }
 
 #: seconds kept back per dataset for publish (Grad-CAM, plots, card) and once for the site
@@ -97,14 +97,14 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
     def stage(key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         prior = state.done(key)
         if prior is not None:
-            log(f"  [skip] {key}: done before")
+            log(f"  skip {key}: done before")
             return prior
         t0 = time.monotonic()
-        log(f"  [run ] {key} ...")
+        log(f"  run  {key} ...")
         result = fn()
         result["seconds"] = round(time.monotonic() - t0, 1)
         state.mark(key, **result)
-        log(f"  [done] {key} in {result['seconds']:.1f} s")
+        log(f"  done {key} in {result['seconds']:.1f} s")
         return result
 
     with connect(address=plan.address) as ray:

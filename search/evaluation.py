@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from medzoo.search import checkpoint as ckpt
-from medzoo.search.config import FIELDS, from_dict
-from medzoo.search.metrics import bootstrap_metrics, patient_vote, sequence_vote
-from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, evaluate
 
 from medzoo.device import Runtime, detect
 from medzoo.errors import TrialError
 from medzoo.paths import atomic_write_bytes, atomic_write_json
+from medzoo.search import checkpoint as ckpt
+from medzoo.search.config import FIELDS, from_dict
+from medzoo.search.metrics import bootstrap_metrics, patient_vote, sequence_vote
+from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, evaluate
 
 PATIENT_LEVEL_DATASETS = ("brats19-grade",)
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medzoo.search.config import FIELDS, TrialConfig, check_keys, coerce, from_dict
-
 from medzoo.errors import ConfigError
 from medzoo.registry import Registry
+from medzoo.search.config import FIELDS, TrialConfig, check_keys, coerce, from_dict
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 PARAM_KINDS = ("choice", "grid", "uniform", "loguniform", "int", "logint")

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from medzoo.search.checkpoint import OUTPUT_FILES
 
 from medzoo.paths import atomic_dir, atomic_write_bytes, atomic_write_json
+from medzoo.search.checkpoint import OUTPUT_FILES
 
 
 @dataclass

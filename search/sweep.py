@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medzoo.search.recipes import Recipe, load_recipe, load_space
-
 from medzoo.errors import ConfigError, SweepError
 from medzoo.paths import atomic_write_json
+from medzoo.search.recipes import Recipe, load_recipe, load_space
 
 SCHEDULERS = ("asha", "pbt", "fifo")
 SEARCHES = ("optuna", "random")
@@ -56,9 +55,10 @@ def _now() -> str:
 def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
     """The Tune function trainable: one trial, resumed from Tune's checkpoint if there is one."""
     import torch
+    from ray import tune
+
     from medzoo.search.config import from_dict
     from medzoo.search.trial import train_trial
-    from ray import tune
 
     torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
     cfg = from_dict(dict(config), where="trial config")
@@ -103,6 +103,7 @@ def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume_dir: str | 
 def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
     import torch
+
     from medzoo.search.trial import train_trial
 
     setup: SweepSetup = loop_config["setup"]

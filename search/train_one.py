@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medzoo.search.config import from_dict, parse_sets
-from medzoo.search.recipes import load_recipe
-
 from medzoo.errors import ConfigError, TrialError
 from medzoo.paths import atomic_dir
+from medzoo.search.config import from_dict, parse_sets
+from medzoo.search.recipes import load_recipe
 
 
 def checkpoint_dir(out: Path) -> Path:

@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from medzoo.search import checkpoint as ckpt
-from medzoo.search.config import TrialConfig, from_dict
-from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights, probabilities
-from medzoo.search.metrics import compute_metrics, primary_key
-from medzoo.search.schedule import EarlyStopping, LRSchedule, mode_of
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from medzoo.device import Runtime, detect
 from medzoo.errors import ConfigError, DatasetError, TrialError
 from medzoo.paths import atomic_dir, atomic_write_json
+from medzoo.search import checkpoint as ckpt
+from medzoo.search.config import TrialConfig, from_dict
+from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights, probabilities
+from medzoo.search.metrics import compute_metrics, primary_key
+from medzoo.search.schedule import EarlyStopping, LRSchedule, mode_of
 
 #: report(metrics, checkpoint_dir) is called once per epoch; the folder is deleted after it returns
 Report = Callable[[dict[str, Any], Path], None]

@@ -98,10 +98,10 @@ def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_
 
     import pandas as pd
     import ray
-    from medzoo.search.evaluation import evaluate_test
-    from medzoo.search.trial import DataInfo, train_trial
 
     from medzoo import datasets
+    from medzoo.search.evaluation import evaluate_test
+    from medzoo.search.trial import DataInfo, train_trial
 
     data = DataInfo.read(prepared)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -154,7 +154,7 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
     """A zoo folder with ``figshare-brain/tiny_cnn`` (r1: the run's best trial) and ``figshare-brain/tiny_cnn-2``
     (r1: the second trial), published by ``medzoo.zoo.publish(tiny_run, top=2)``. Read-only: copy it
     (``shutil.copytree``) before publishing more into it."""
-    from medzoo.zoo.publish import publish
+    from medzoo.zoo.publishing import publish
 
     zoo = tmp_path_factory.mktemp("tiny-zoo") / "zoo"
     publish(tiny_run, top=2, zoo=zoo, gradcam_images=40, faithfulness_images=4)

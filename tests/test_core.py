@@ -84,3 +84,18 @@ def test_cli_user_error_is_one_line_exit_2() -> None:
 def test_import_medzoo_does_not_import_ray() -> None:
     code = "import sys, medzoo; assert 'ray' not in sys.modules, 'ray imported eagerly'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("package", ["medzoo.search", "medzoo.zoo", "medzoo.leaderboards"])
+def test_lazy_exports_resolve_to_objects_not_submodules(package: str) -> None:
+    """A lazily exported name that equals a submodule's name would be shadowed once that module is imported."""
+    import importlib
+    import pkgutil
+    import types
+
+    pkg = importlib.import_module(package)
+    submodules = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+    assert not set(pkg._EXPORTS) & submodules
+    for name in pkg._EXPORTS:
+        importlib.import_module(f"{package}.{pkg._EXPORTS[name]}")
+        assert not isinstance(getattr(pkg, name), types.ModuleType), name

@@ -53,7 +53,7 @@ def test_quickstart_interrupted_then_resumed(tmp_path: Path) -> None:
     log = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, log
     for key in done_before:
-        assert f"[skip] {key}" in log, f"{key} was redone:\n{log}"
+        assert f"skip {key}: done before" in log, f"{key} was redone:\n{log}"
     assert (out / "raw" / "figshare-brain").stat().st_mtime == synth_mtime
 
     # 3. every dataset has an entry with a valid card, and the site was built

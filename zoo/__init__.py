@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# A name here must differ from every submodule's name: importing ``medzoo.zoo.x`` sets the package
+# attribute ``x`` to the module, which would shadow a function exported as ``x``. Prediction lives in
+# the ``medzoo.zoo.predict`` module (Predictor, Prediction).
 _EXPORTS = {
     # families (architectures)
     "register_family": "families",
@@ -20,12 +23,11 @@ _EXPORTS = {
     # complexity
     "measure": "complexity",
     # the zoo itself
-    "publish": "publish",
+    "publish": "publishing",
     "load": "store",
     "list": "store",
     "pull": "store",
     "resolve_entry": "store",
-    "predict": "predict",
     "paper_reported": "reported",
 }
 

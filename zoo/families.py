@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from medzoo.zoo.heads import HEADS, build_head
-
 from medzoo.errors import ConfigError
 from medzoo.registry import Registry
+from medzoo.zoo.heads import HEADS, build_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -31,10 +31,10 @@ def _cache_key(family: Any, head: str, num_classes: int) -> str:
 def family_rows(*, cache: Path | None = None, gmacs: bool = False, names: list[str] | None = None) -> list[dict]:
     """One dict per family; measures what the cache lacks (GMACs only with ``gmacs=True``), updates it atomically."""
     import torch
-    from medzoo.zoo.complexity import count_macs
-    from medzoo.zoo.families import create_model, get_family, list_families
 
     from medzoo.paths import atomic_write_json
+    from medzoo.zoo.complexity import count_macs
+    from medzoo.zoo.families import create_model, get_family, list_families
 
     cached: dict[str, dict] = {}
     if cache is not None and cache.is_file():

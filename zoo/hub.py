@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medzoo.zoo import store
-
 from medzoo.errors import HubError, UnsafeNameError
 from medzoo.paths import atomic_dir
+from medzoo.zoo import store
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 ENTRY_FILES = ["config.json", "model.safetensors", "README.md", "metrics.json", "search.json", "plots/*.png",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from medzoo.zoo import store
 from medzoo.zoo.imageio import ImageData, Preprocess, encode_png, read_image
 
@@ -121,6 +122,7 @@ class Predictor:
         ``slice_index`` picks the axial slice of a NIfTI volume (default: the slice with the most signal).
         """
         import torch
+
         from medzoo.zoo import gradcam
 
         image = read_image(data, filename=filename, slice_index=slice_index)

@@ -230,9 +230,10 @@ def read_verified_weights(path: Path, cfg: dict[str, Any]) -> bytes:
 
 def build_model(cfg: dict[str, Any], weights: bytes | None = None):  # noqa: ANN201 - torch lazily
     """Rebuild the entry's model through timm (``medzoo_<family>``) and load safetensors bytes."""
-    import medzoo.zoo.families  # noqa: F401  (registers medzoo_* into timm)
     import timm
     from safetensors.torch import load as load_safetensors
+
+    import medzoo.zoo.families  # noqa: F401  (registers medzoo_* into timm)
 
     try:
         model = timm.create_model(

@@ -29,8 +29,9 @@ def _cfg_dict(cfg: Any) -> dict | None:
 def _entrypoint(family_name: str, *, pretrained: bool = False, pretrained_cfg: Any = None,
                 pretrained_cfg_overlay: dict | None = None, cache_dir: Any = None,
                 pretrained_model_args: dict | None = None, **kwargs: Any):  # noqa: ANN202
-    from medzoo.zoo.families import build_model, get_family
     from timm.models import build_model_with_cfg
+
+    from medzoo.zoo.families import build_model, get_family
 
     family = get_family(family_name)
     cfg = _cfg_dict(pretrained_cfg)

@@ -72,7 +72,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         data_kind: str | None = typer.Option(None, "--data-kind", help="phantom | real (default: from dataset.json)."),
     ) -> None:
         """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
-        from medzoo.zoo.publish import publish as do_publish
+        from medzoo.zoo.publishing import publish as do_publish
 
         for entry in do_publish(run, top=top, zoo=resolve_zoo(zoo), name=name, data_kind=data_kind):
             console().print(f"published {entry}", markup=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from medzoo.cluster.commands import (
     down_command,
     list_configs,
@@ -16,7 +17,6 @@ from medzoo.cluster.commands import (
     submit_command,
     up_command,
 )
-
 from medzoo.errors import ConfigError
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from medzoo.cluster.connect import connect
 from medzoo.cluster.simulate import simulated_cluster
-
 from medzoo.errors import ClusterError
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

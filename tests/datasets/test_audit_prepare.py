@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from medzoo.datasets.audit import audit, require_passed
 
 from medzoo import datasets
+from medzoo.datasets.audit import audit, require_passed
 from medzoo.errors import ConfigError, LeakageError
 
 prepare_module = importlib.import_module("medzoo.datasets.prepare")  # the package attribute is the function

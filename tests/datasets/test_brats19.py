@@ -12,10 +12,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from medzoo.datasets import brats19
-from medzoo.datasets.base import ADAPTERS
 
 from medzoo import datasets
+from medzoo.datasets import brats19
+from medzoo.datasets.base import ADAPTERS
 from medzoo.errors import DatasetFormatError
 
 ADAPTER = ADAPTERS.get("brats19-grade")

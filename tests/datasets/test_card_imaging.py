@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from huggingface_hub import DatasetCard
+
 from medzoo.datasets.card import render_card
 from medzoo.datasets.imaging import (
     hamming_matrix,
@@ -20,7 +21,6 @@ from medzoo.datasets.imaging import (
     write_png,
 )
 from medzoo.datasets.preprocess import background_mask_lab_kmeans, roi_crop
-
 from medzoo.errors import ConfigError, DatasetFormatError
 
 

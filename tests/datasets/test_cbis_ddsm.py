@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from medzoo.datasets import cbis_ddsm
-from medzoo.datasets.base import ADAPTERS
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from medzoo import datasets
+from medzoo.datasets import cbis_ddsm
+from medzoo.datasets.base import ADAPTERS
 from medzoo.errors import ConfigError, DatasetFormatError
 
 ADAPTER = ADAPTERS.get("cbis-ddsm-mass")

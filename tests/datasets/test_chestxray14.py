@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from medzoo.datasets import chestxray14
-from medzoo.datasets.base import ADAPTERS
 
 from medzoo import datasets
+from medzoo.datasets import chestxray14
+from medzoo.datasets.base import ADAPTERS
 
 ADAPTER = ADAPTERS.get("chestxray14")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from medzoo.datasets import augment
 
 from medzoo import datasets
+from medzoo.datasets import augment
 from medzoo.errors import ConfigError, DatasetError
 
 

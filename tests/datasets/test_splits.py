@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from medzoo.datasets.splits import assign_splits
 
+from medzoo.datasets.splits import assign_splits
 from medzoo.errors import ConfigError
 
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from medzoo.leaderboards import table, to_markdown
-from medzoo.leaderboards.terminal import render_terminal
 
 from medzoo.errors import UnknownNameError
+from medzoo.leaderboards import table, to_markdown
+from medzoo.leaderboards.terminal import render_terminal
 
 KAGGLE = {"kaggle-brain-mri": {"metrics": {"accuracy": {"value": 0.81, "ci_low": 0.76, "ci_high": 0.86}},
                                "n": 200, "removed_duplicates": 12}}

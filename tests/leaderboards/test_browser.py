@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from medzoo.leaderboards import build_site, make_server
 
 pytestmark = pytest.mark.browser

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from medzoo.leaderboards import make_server
 
 HOSTILE = '<script>alert("x")</script>'

@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from medzoo.leaderboards import BOARD_DATASETS, build_site
 
 from medzoo.errors import ConfigError
+from medzoo.leaderboards import BOARD_DATASETS, build_site
 
 HOSTILE = '<script>alert("name")</script><img src=x onerror=alert(1)>'
 HOSTILE_CARD = ('# Card\n\n<script>alert("card")</script>\n\n<img src=x onerror=alert(2)>\n\n'

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights
 
 from medzoo.errors import ConfigError
+from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights
 
 
 def _softmax(z: list[float]) -> list[float]:

@@ -6,8 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from medzoo.search.metrics import bootstrap_metrics, compute_metrics, patient_vote, sequence_vote
 from sklearn import metrics as skm
+
+from medzoo.search.metrics import bootstrap_metrics, compute_metrics, patient_vote, sequence_vote
 
 
 def _multiclass(n: int = 400, c: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

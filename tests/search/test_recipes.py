@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from medzoo.search.config import parse_sets
-from medzoo.search.recipes import list_recipes, load_recipe, load_space
 
 from medzoo.errors import ConfigError, UnknownNameError
+from medzoo.search.config import parse_sets
+from medzoo.search.recipes import list_recipes, load_recipe, load_space
 
 RECIPES = ["all-effnetv2-dsp", "brain-effnet", "cxr-aernet", "glioma-googlenet", "mammo-xception"]
 
@@ -18,8 +18,8 @@ def test_the_five_recipes_load_with_their_point_in_their_space() -> None:
     for rid in RECIPES:
         full, smoke = load_recipe(rid), load_recipe(rid, smoke=True)
         assert full.space and full.point.epochs > smoke.point.epochs
-        assert smoke.point.family in ("tiny_cnn", "tiny_effnet") and smoke.point.image_size == 64
-        assert smoke.limit == {"train": 96, "val": 48, "test": 48}
+        assert smoke.point.family in ("small_cnn", "tiny_cnn") and smoke.point.image_size == 64
+        assert smoke.limit == {"train": 320, "val": 96, "test": 160}
         for name, param in full.space.items():
             assert param.contains(getattr(full.point, name)), (rid, name)
 
@@ -89,10 +89,10 @@ def test_set_overrides_are_parsed_and_checked() -> None:
 
 def test_sweep_cli_and_run_reject_bad_arguments_before_starting_ray(tmp_path: Path) -> None:
     import typer
-    from medzoo.search import run
     from typer.testing import CliRunner
 
     from medzoo.cli import search
+    from medzoo.search import run
 
     app = typer.Typer()
     search.register(app)
@@ -114,9 +114,9 @@ def test_sweep_cli_and_run_reject_bad_arguments_before_starting_ray(tmp_path: Pa
 def test_each_recipe_point_builds_its_model(rid: str) -> None:
     """The study's point and the smoke point are buildable configurations (no pretrained download)."""
     import torch
-    from medzoo.search.trial import build_model
 
     from medzoo import datasets
+    from medzoo.search.trial import build_model
 
     recipe = load_recipe(rid)
     classes = datasets.get(recipe.dataset).num_classes

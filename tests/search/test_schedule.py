@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from medzoo.search.schedule import EarlyStopping, LRSchedule
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from medzoo.search import run
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

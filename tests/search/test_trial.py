@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from medzoo.search import TrialConfig, train_trial
-from medzoo.search.checkpoint import OUTPUT_FILES, RESUME_FILES
 from safetensors.torch import load_file
 
 from medzoo.errors import TrialError
+from medzoo.search import TrialConfig, train_trial
+from medzoo.search.checkpoint import OUTPUT_FILES, RESUME_FILES
 
 LIMIT = {"train": 48, "val": 24, "test": 24}
 BASE = TrialConfig(family="tiny_cnn", image_size=32, epochs=3, batch_size=16, augment="none", lr=3e-3)

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from huggingface_hub import EvalResult, ModelCard
+
 from medzoo.zoo.card import build_card, md
 
 CONFIG = {

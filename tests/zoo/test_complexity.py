@@ -6,11 +6,11 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
-from medzoo.zoo import create_model, measure
-from medzoo.zoo.complexity import UNIT, count_macs
 from torch import nn
 
 from medzoo.errors import ConfigError
+from medzoo.zoo import create_model, measure
+from medzoo.zoo.complexity import UNIT, count_macs
 
 
 class _Attention(nn.Module):

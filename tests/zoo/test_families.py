@@ -13,11 +13,11 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+
+from medzoo.errors import ConfigError, DuplicateNameError, UnknownNameError
 from medzoo.zoo import create_model, get_family, list_families
 from medzoo.zoo.families import Family, register_family
 from medzoo.zoo.heads import HEADS
-
-from medzoo.errors import ConfigError, DuplicateNameError, UnknownNameError
 
 PAPER_ARCHITECTURES = {
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",

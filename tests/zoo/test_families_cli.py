@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from medzoo.zoo.family_table import family_rows
 from typer.testing import CliRunner
 
 from medzoo.cli import app
+from medzoo.zoo.family_table import family_rows
 
 
 def test_families_command_lists_families_with_params() -> None:

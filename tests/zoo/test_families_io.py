@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from medzoo.zoo import create_model
 from safetensors.torch import save_file
 
 from medzoo.errors import ModelError, PretrainedWeightsUnavailable
+from medzoo.zoo import create_model
 
 
 def _save_entry(model: torch.nn.Module, folder: Path, labels: list[str]) -> None:
@@ -96,9 +96,10 @@ def test_families_without_imagenet_weights_say_so() -> None:
 
 
 def test_xception_with_changes_off_is_the_original_and_a_b_change_what_the_paper_says() -> None:
+    from timm.layers import SEModule
+
     from medzoo.zoo.layers.pool_shortcut import PoolShortcut
     from medzoo.zoo.models.xception_variants import POOLED_BLOCKS, XceptionFeatures
-    from timm.layers import SEModule
 
     torch.manual_seed(0)
     base = timm.create_model("legacy_xception", num_classes=0, global_pool="").eval()

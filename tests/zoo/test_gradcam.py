@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from medzoo.zoo.gradcam import bootstrap_mean, energy_in_mask, pointing_hits
 
 
@@ -38,6 +39,7 @@ class LesionPhantom:
 
     def __init__(self, n: int, *, size: int = 64, seed: int = 0) -> None:
         import torch
+
         from medzoo.datasets.phantom import blob_mask, smooth_noise
 
         rng = np.random.default_rng(seed)
@@ -69,6 +71,7 @@ class LesionPhantom:
 @pytest.mark.slow
 def test_trained_model_localises_lesions_clearly_better_than_an_untrained_one():
     import torch
+
     from medzoo.zoo import gradcam
     from medzoo.zoo.families import create_model
 
@@ -102,6 +105,7 @@ def test_trained_model_localises_lesions_clearly_better_than_an_untrained_one():
 
 def test_cams_for_frozen_models_and_vit_token_maps():
     import torch
+
     from medzoo.zoo.families import create_model
     from medzoo.zoo.gradcam import compute_cams, vit_tokens_to_map
 

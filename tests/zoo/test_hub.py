@@ -8,9 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from medzoo.zoo import hub, store
 
 from medzoo.errors import HubError, IntegrityError, UnsafeNameError
+from medzoo.zoo import hub, store
 
 
 def _fake_entry(zoo: Path, dataset="figshare-brain", name="tiny_cnn", revision="r1") -> Path:

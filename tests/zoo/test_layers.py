@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from medzoo.zoo.layers import DropBlock2d, DynamicReLU, ODConv2d, ShuffleAttentionResidual, linear_drop_rates
-from medzoo.zoo.layers.pool_shortcut import PoolShortcut
-from medzoo.zoo.layers.sar import channel_shuffle
 from torch import nn
 
 from medzoo.errors import ConfigError
+from medzoo.zoo.layers import DropBlock2d, DynamicReLU, ODConv2d, ShuffleAttentionResidual, linear_drop_rates
+from medzoo.zoo.layers.pool_shortcut import PoolShortcut
+from medzoo.zoo.layers.sar import channel_shuffle
 
 torch.manual_seed(0)
 

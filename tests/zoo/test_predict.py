@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from medzoo.zoo import store
-from medzoo.zoo.predict import Predictor, predict
 from PIL import Image
 
 from medzoo.errors import InputImageError
+from medzoo.zoo import store
+from medzoo.zoo.predict import Predictor, predict
 
 ENTRY = "figshare-brain/tiny_cnn"
 

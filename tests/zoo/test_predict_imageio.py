@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 import pytest
-from medzoo.zoo.imageio import Preprocess, read_image
 from PIL import Image
 
 from medzoo.errors import InputImageError
+from medzoo.zoo.imageio import Preprocess, read_image
 
 
 def _png(arr: np.ndarray) -> bytes:

@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from medzoo.zoo import store
-from medzoo.zoo.imageio import read_image
-from medzoo.zoo.publish import publish
 
 from medzoo.errors import ZooError
+from medzoo.zoo import store
+from medzoo.zoo.imageio import read_image
+from medzoo.zoo.publishing import publish
 
 ENTRY = "figshare-brain/tiny_cnn"
 

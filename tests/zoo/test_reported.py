@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from medzoo.zoo.reported import paper_reported
 
 

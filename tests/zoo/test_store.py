@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from medzoo.zoo import store
 
 from medzoo.errors import EntryNotFoundError, IntegrityError, UnsafeNameError, ZooError
+from medzoo.zoo import store
 
 HOSTILE = [
     "../etc/passwd",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from medzoo.zoo.families import Family, register_family
 from torch import nn
+
+from medzoo.zoo.families import Family, register_family
 
 _STEM = ("conv1", "bn1", "act1", "maxpool")
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from medzoo.zoo.families import Family, register_family
 from torch import nn
 
 from medzoo.errors import ConfigError
+from medzoo.zoo.families import Family, register_family
 
 ATTENTIONS = ("sar", "se", "eca", "cbam")
 DY_MBCONV_BLOCKS = ((3, 0), (4, 0), (5, 0))  # (stage, block): the first block of each MBConv stage
 
 
 def _attention_layer(name: str):  # noqa: ANN202
-    from medzoo.zoo.layers.sar import ShuffleAttentionResidual
     from timm.layers.cbam import CbamModule
     from timm.layers.eca import EcaModule
+
+    from medzoo.zoo.layers.sar import ShuffleAttentionResidual
 
     if name not in ATTENTIONS:
         raise ConfigError(f"attention must be one of {', '.join(ATTENTIONS)}, got attention={name!r}")

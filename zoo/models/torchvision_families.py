@@ -11,9 +11,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from medzoo.zoo.families import Family, register_family
-
 from medzoo.errors import ModelError
+from medzoo.zoo.families import Family, register_family
 
 _GOOGLENET_PARTS = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",

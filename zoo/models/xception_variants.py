@@ -14,8 +14,9 @@ from functools import partial
 from typing import Any
 
 import torch
-from medzoo.zoo.families import INCEPTION_MEAN, INCEPTION_STD, Family, register_family
 from torch import nn
+
+from medzoo.zoo.families import INCEPTION_MEAN, INCEPTION_STD, Family, register_family
 
 _STEM = ("conv1", "bn1", "act1", "conv2", "bn2", "act2")
 _BLOCKS = tuple(f"block{i}" for i in range(1, 13))
@@ -27,8 +28,9 @@ class XceptionFeatures(nn.Module):
 
     def __init__(self, xception: nn.Module, *, pool_shortcut: bool = False, se_exit: bool = False) -> None:
         super().__init__()
-        from medzoo.zoo.layers.pool_shortcut import PoolShortcut
         from timm.layers import SEModule
+
+        from medzoo.zoo.layers.pool_shortcut import PoolShortcut
 
         for name in (*_STEM, *_BLOCKS, "conv3", "bn3", "act3", "conv4", "bn4", "act4"):
             self.add_module(name, getattr(xception, name))

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from medzoo.zoo import store
 
 from medzoo.errors import ZooError
 from medzoo.paths import atomic_dir, atomic_write_json
+from medzoo.zoo import store
 
 
 def _read_json(path: Path) -> Any:
@@ -199,15 +199,15 @@ def _publish_trial(
     device: str | None,
 ) -> str:
     import torch
+    from safetensors.torch import load as load_safetensors
+
+    from medzoo import datasets
+    from medzoo.device import detect
     from medzoo.zoo import card as card_mod
     from medzoo.zoo import gradcam, plots
     from medzoo.zoo.families import create_model, get_family
     from medzoo.zoo.imageio import encode_png
     from medzoo.zoo.reported import paper_reported
-    from safetensors.torch import load as load_safetensors
-
-    from medzoo import datasets
-    from medzoo.device import detect
 
     tdir = run / "trials" / trial_id
     dataset_id = trial.get("dataset") or info["dataset"]
