@@ -24,8 +24,8 @@ STUDY_DATASETS = ("figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-g
 
 #: phantom size per dataset: big enough that configurations differ, small enough for the budget
 PHANTOM_PATIENTS = {
-    "figshare-brain": 100,
-    "all-leukemia": 80,
+    "figshare-brain": 160,
+    "all-leukemia": 100,
     "cbis-ddsm-mass": 80,
     "brats19-grade": 20,
     "chestxray14": 150,
@@ -42,7 +42,7 @@ class QuickstartPlan:
     budget_s: float
     data: dict[str, Path] = field(default_factory=dict)  # dataset id -> a real raw download
     address: str | None = None
-    samples: int = 6
+    samples: int = 10
     seed: int = 0
 
     @property

@@ -16,6 +16,9 @@ def resolve_zoo(zoo: Path | None) -> Path:
 
 
 def console():  # noqa: ANN201 - rich imported lazily
+    """A console for command output; piped output (logs, CI) gets 120 columns instead of rich's 80."""
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)

@@ -12,7 +12,7 @@ def quickstart(
     budget_minutes: float = typer.Option(10.0, "--budget-minutes", help="Total time budget, shared by the datasets."),
     data: list[str] = typer.Option([], "--data", help="ID=RAW_PATH: use a real download for that dataset."),
     address: str | None = typer.Option(None, "--address", help="host:port of a running Ray cluster."),
-    samples: int = typer.Option(6, "--samples", help="Configurations compared per dataset."),
+    samples: int = typer.Option(10, "--samples", help="Configurations compared per dataset."),
 ) -> None:
     """Synthesise, check and prepare five datasets, sweep each study's recipe, publish, build the leaderboards."""
     from medzoo.cli.common import console

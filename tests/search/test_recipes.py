@@ -19,7 +19,7 @@ def test_the_five_recipes_load_with_their_point_in_their_space() -> None:
         full, smoke = load_recipe(rid), load_recipe(rid, smoke=True)
         assert full.space and full.point.epochs > smoke.point.epochs
         assert smoke.point.family in ("small_cnn", "tiny_cnn") and smoke.point.image_size == 64
-        assert smoke.limit == {"train": 320, "val": 96, "test": 160}
+        assert smoke.limit == {"train": 480, "val": 160, "test": 240}
         for name, param in full.space.items():
             assert param.contains(getattr(full.point, name)), (rid, name)
 
