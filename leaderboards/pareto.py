@@ -110,4 +110,4 @@ def _axes(x0, x1, y0, y1, log, px, py, metric: str) -> list[str]:  # noqa: ANN00
 
 
 def _tick(t: float) -> str:
-    return f"{t:g}" if t >= 0.01 else f"{t:.1e}"
+    return f"{t:.3g}" if t >= 0.01 else f"{t:.1e}"
