@@ -123,7 +123,7 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
 
             left = plan.budget_s - (time.monotonic() - start)
             to_go = len(STUDY_DATASETS) - i
-            sweep_s = max(20.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
+            sweep_s = max(45.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
             spec = datasets.get(ds)
             stage(f"{ds}/sweep", lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s:
                   _sweep(search, prepared, spec.recipe, run_dir, plan, sweep_s))
@@ -164,9 +164,14 @@ def _prepare(datasets: Any, ds: str, raw: Path, prepared: Path, seed: int) -> di
 
 def _sweep(search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan,
            budget_s: float) -> dict[str, Any]:
+    resume = (run_dir / "run.json").exists()
+    if run_dir.exists() and not resume:  # interrupted before the sweep recorded anything
+        import shutil
+
+        shutil.rmtree(run_dir)
     table = search.run(
         prepared=prepared, recipe=recipe, smoke=True, samples=plan.samples, scheduler="asha", search="optuna",
-        out=run_dir, resume=run_dir.exists(), time_budget_s=budget_s, cpus_per_trial=1,
+        out=run_dir, resume=resume, time_budget_s=budget_s, cpus_per_trial=1,
         test_top_k=1, seed=plan.seed,
     )
     best = json.loads((run_dir / "best.json").read_text())

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,26 @@ def _resumed_run(out: Path, prepared: Path) -> tuple[Recipe, dict[str, Any]]:
     return rec, run_info
 
 
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Let Ctrl-C raise KeyboardInterrupt out of ``Tuner.fit``.
+
+    Ray Tune's own SIGINT handler makes ``fit`` return normally with trials left unfinished, which a
+    caller would mistake for a finished sweep (and go on to test and publish it). Trials checkpoint
+    every epoch and Tune saves its experiment state as it goes, so ``--resume`` continues from there.
+    """
+    key = "TUNE_DISABLE_SIGINT_HANDLER"
+    before = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def _trial_dirname(trial: Any) -> str:
     return str(trial.trial_id)  # short, stable folder names (Tune's default embeds the whole config)
 
@@ -298,7 +319,8 @@ def run(
                     verbose=1 if progress else 0,
                 ),
             )
-        grid = tuner.fit()
+        with _ctrl_c_interrupts():
+            grid = tuner.fit()
         table = collect(grid, out=out, run_info=run_info, prepared=prepared, test_top_k=test_top_k,
                         resamples=resamples, seed=seed)
     finally:

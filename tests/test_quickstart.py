@@ -34,22 +34,24 @@ def _stages(out: Path) -> dict[str, dict]:
 
 def test_quickstart_interrupted_then_resumed(tmp_path: Path) -> None:
     out = tmp_path / "qs"
-    # 1. start, and interrupt it (Ctrl-C) once the first dataset is prepared
-    proc = _start(out, budget_minutes=3.5)
+    # 1. start, and interrupt it (Ctrl-C) in the middle of the first sweep
+    proc = _start(out, budget_minutes=4.5)
     deadline = time.monotonic() + 240
-    while "figshare-brain/prepare" not in _stages(out):
+    while not (out / "runs" / "figshare-brain" / "tune").exists():
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "quickstart did not prepare the first dataset in time"
+        assert time.monotonic() < deadline, "quickstart did not start the first sweep in time"
         time.sleep(0.5)
+    time.sleep(4)
     os.killpg(proc.pid, signal.SIGINT)
     first_log = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0, first_log
     done_before = _stages(out)
-    assert "figshare-brain/synth" in done_before
+    assert "figshare-brain/prepare" in done_before
+    assert "figshare-brain/sweep" not in done_before, "an interrupted sweep was recorded as finished"
     synth_mtime = (out / "raw" / "figshare-brain").stat().st_mtime
 
     # 2. run again: it continues, redoing none of the finished stages
-    proc = _start(out, budget_minutes=3.5)
+    proc = _start(out, budget_minutes=4.5)
     log = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, log
     for key in done_before:

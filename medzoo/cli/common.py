@@ -15,10 +15,12 @@ def resolve_zoo(zoo: Path | None) -> Path:
     return Path(zoo).expanduser().resolve() if zoo is not None else default_zoo(resolve_home())
 
 
-def console():  # noqa: ANN201 - rich imported lazily
-    """A console for command output; piped output (logs, CI) gets 120 columns instead of rich's 80."""
+def console(*, min_width: int | None = None):  # noqa: ANN201 - rich imported lazily
+    """A console for command output; ``min_width`` widens piped output (logs, CI) past rich's 80 columns."""
+    import os
     import sys
 
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=min_width if piped and min_width else None)

@@ -24,7 +24,7 @@ def quickstart(
         from medzoo.errors import ConfigError
 
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
-    con = console()
+    con = console(min_width=120)
     plan = QuickstartPlan(
         out=(out or resolve_home() / "quickstart").expanduser().resolve(),
         budget_s=budget_minutes * 60,
