@@ -26,7 +26,7 @@ from medzoo.datasets.base import (
     Scan,
     register_dataset,
 )
-from medzoo.datasets.figshare_brain import CLASSES, brain_patient_slices, phantom_patient
+from medzoo.datasets.figshare_brain import CLASSES, FigshareBrain, brain_patient_slices, phantom_patient
 from medzoo.datasets.imaging import (
     encode_jpeg,
     has_image_suffix,
@@ -85,7 +85,10 @@ def normalise_folder(name: str) -> str:
 @register_dataset
 class KaggleBrain(DatasetAdapter):
     spec = SPEC
-    default_params: dict[str, Any] = {"roi_crop": True, "threshold": 50, "blur": 5, "erode": 2, "dilate": 2, "pad": 12}
+    # the same ROI crop as figshare-brain, so a cross-dataset evaluation sees images prepared alike
+    default_params: dict[str, Any] = {
+        k: FigshareBrain.default_params[k] for k in ("roi_crop", "threshold", "blur", "erode", "dilate", "pad")
+    }
     steps = (
         "read grey (JPEG, any size)",
         "roi_crop: as figshare-brain (threshold, blur, erode, dilate, largest contour, pad, crop)",
