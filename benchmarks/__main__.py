@@ -11,7 +11,9 @@ import benchmarks
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+    names = argv or sorted(
+        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
+    )
     for name in names:
         mod = importlib.import_module(f"benchmarks.{name}")
         print(f"== {name} ==", flush=True)

@@ -51,9 +51,21 @@ def measure_rows(rows: list = ROWS, *, latency: bool = True) -> list[dict]:
         dropout = 0.0 if head == "linear" else 0.5
         model = create_model(name, num_classes=classes, head=head, dropout=dropout, **kw)
         m = measure(model, (3, side, side), batch_sizes=(1,), repeats=5 if latency else 0)
-        out.append({"study": study, "family": name, "classes": classes, "head": head, "kw": kw, "side": side,
-                    "params_m": m["params"] / 1e6, "gmacs": m["gmacs"], "latency_ms": m["latency_ms"].get("1"),
-                    "paper_params_m": paper_params, "paper_gflops": paper_gflops})
+        out.append(
+            {
+                "study": study,
+                "family": name,
+                "classes": classes,
+                "head": head,
+                "kw": kw,
+                "side": side,
+                "params_m": m["params"] / 1e6,
+                "gmacs": m["gmacs"],
+                "latency_ms": m["latency_ms"].get("1"),
+                "paper_params_m": paper_params,
+                "paper_gflops": paper_gflops,
+            }
+        )
     return out
 
 
@@ -63,21 +75,37 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = measure_rows()
     fmt = "{:<7} {:<22} {:>3} {:<16} {:>4} {:>9} {:>8} {:>8} {:>10} {:>10}"
-    print(fmt.format("study", "family", "cls", "head", "side", "params M", "GMACs", "ms (b1)", "paper M", "paper GF"))
+    print(
+        fmt.format(
+            "study", "family", "cls", "head", "side", "params M", "GMACs", "ms (b1)", "paper M", "paper GF"
+        )
+    )
     for r in rows:
         head = r["head"] + ("*" if r["kw"] else "")
-        print(fmt.format(r["study"], r["family"], r["classes"], head, r["side"], f"{r['params_m']:.2f}",
-                         f"{r['gmacs']:.3f}", f"{r['latency_ms']:.1f}",
-                         "-" if r["paper_params_m"] is None else f"{r['paper_params_m']:.2f}",
-                         "-" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}"))
+        print(
+            fmt.format(
+                r["study"],
+                r["family"],
+                r["classes"],
+                head,
+                r["side"],
+                f"{r['params_m']:.2f}",
+                f"{r['gmacs']:.3f}",
+                f"{r['latency_ms']:.1f}",
+                "-" if r["paper_params_m"] is None else f"{r['paper_params_m']:.2f}",
+                "-" if r["paper_gflops"] is None else f"{r['paper_gflops']:.2f}",
+            )
+        )
     print("* with the kwargs in ROWS: xception_c hidden=(1024, 1024); alexnet fc_layers=True")
     first = {}
     for r in rows:
         first.setdefault(r["family"], r)
     for model, base in PAIRS:
         a, b = first[model], first[base]
-        print(f"{model} / {base}: params x{a['params_m'] / b['params_m']:.3f}, GMACs x{a['gmacs'] / b['gmacs']:.3f}, "
-              f"latency (batch 1, CPU) x{a['latency_ms'] / b['latency_ms']:.3f}")
+        print(
+            f"{model} / {base}: params x{a['params_m'] / b['params_m']:.3f}, GMACs x{a['gmacs'] / b['gmacs']:.3f}, "
+            f"latency (batch 1, CPU) x{a['latency_ms'] / b['latency_ms']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 
-def epoch_seconds(ds) -> float:  # noqa: ANN001
+def epoch_seconds(ds) -> float:
     start = time.perf_counter()
     for i in range(len(ds)):
         ds[i]
@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             times = [epoch_seconds(ds) for _ in range(args.epochs)]
             steady = min(times[1:]) if len(times) > 1 else times[0]
             results[str(cache)] = len(ds) / steady
-            print(f"cache={cache!s:7} items={len(ds):4d} first epoch {times[0]:.3f}s "
-                  f"steady {steady:.3f}s -> {len(ds) / steady:8.1f} items/s")
+            print(
+                f"cache={cache!s:7} items={len(ds):4d} first epoch {times[0]:.3f}s "
+                f"steady {steady:.3f}s -> {len(ds) / steady:8.1f} items/s"
+            )
         base = results["None"]
         for cache in ("memory", "memmap"):
             print(f"{cache} cache vs decode-from-PNG baseline (same run): {results[cache] / base:.2f}x")

@@ -35,8 +35,10 @@ def _bootstrap_ratio(n: int = 2000, resamples: int = 1000) -> None:
     naive = time.perf_counter() - t0
     lo, hi = np.quantile(accs, [0.025, 0.975])
     m = fast["metrics"]["accuracy"]
-    print(f"bootstrap n={n} x{resamples}: vectorised {ours:.2f} s, sklearn loop {naive:.2f} s, "
-          f"speed-up x{naive / ours:.1f}; accuracy CI [{m['ci_low']:.3f}, {m['ci_high']:.3f}] vs loop [{lo:.3f}, {hi:.3f}]")
+    print(
+        f"bootstrap n={n} x{resamples}: vectorised {ours:.2f} s, sklearn loop {naive:.2f} s, "
+        f"speed-up x{naive / ours:.1f}; accuracy CI [{m['ci_low']:.3f}, {m['ci_high']:.3f}] vs loop [{lo:.3f}, {hi:.3f}]"
+    )
 
 
 def _epoch(family: str = "tiny_effnet", n: int = 96, size: int = 64) -> None:
@@ -49,8 +51,14 @@ def _epoch(family: str = "tiny_effnet", n: int = 96, size: int = 64) -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    data = [{"image": torch.randn(16, 3, size, size), "target": torch.randint(0, 3, (16,)),
-             "index": torch.arange(16)} for _ in range(n // 16)]
+    data = [
+        {
+            "image": torch.randn(16, 3, size, size),
+            "target": torch.randint(0, 3, (16,)),
+            "index": torch.arange(16),
+        }
+        for _ in range(n // 16)
+    ]
     model = zoo.create_model(family, num_classes=3)
     loss = ClassificationLoss("ce", task="multiclass", num_classes=3)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -61,8 +69,10 @@ def _epoch(family: str = "tiny_effnet", n: int = 96, size: int = 64) -> None:
     t0 = time.perf_counter()
     evaluate(model, data, loss, runtime, task="multiclass")
     eval_s = time.perf_counter() - t0
-    print(f"{family} {n} images at {size}px, 1 thread: train epoch {train_s:.2f} s, eval {eval_s:.2f} s "
-          f"(train/eval ratio {train_s / eval_s:.1f})")
+    print(
+        f"{family} {n} images at {size}px, 1 thread: train epoch {train_s:.2f} s, eval {eval_s:.2f} s "
+        f"(train/eval ratio {train_s / eval_s:.1f})"
+    )
 
 
 def main() -> None:

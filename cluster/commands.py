@@ -76,7 +76,9 @@ def status_command(address: str | None) -> list[str]:
 def submit_command(address: str, command: list[str], *, working_dir: Path | None = None) -> list[str]:
     """A Ray job that runs ``command`` (e.g. a ``medzoo sweep ...``) on the cluster's head."""
     if not command:
-        raise ConfigError("submit needs a command after --, e.g. -- medzoo sweep PREPARED --recipe brain-effnet")
+        raise ConfigError(
+            "submit needs a command after --, e.g. -- medzoo sweep PREPARED --recipe brain-effnet"
+        )
     # the job client talks to the dashboard port, not the GCS port
     dash = address if "://" in address else f"http://{address.split(':')[0]}:8265"
     cmd = ["ray", "job", "submit", "--address", dash]
@@ -99,7 +101,11 @@ def execute(cmd: list[str]) -> int:
     if not exe:
         raise ClusterError(
             f"{cmd[0]!r} is not installed or not on PATH; it is needed for this cluster command",
-            fix={"ray": "pip install 'ray[tune]'", "kubectl": "install kubectl and the KubeRay operator",
-                 "sbatch": "run this on a SLURM login node", "scancel": "run this on a SLURM login node"}.get(cmd[0]),
+            fix={
+                "ray": "pip install 'ray[tune]'",
+                "kubectl": "install kubectl and the KubeRay operator",
+                "sbatch": "run this on a SLURM login node",
+                "scancel": "run this on a SLURM login node",
+            }.get(cmd[0]),
         )
     return subprocess.call([exe, *cmd[1:]])

@@ -54,8 +54,11 @@ def connect(
                 fix="run in a fresh process, or omit --address to use the connected Ray",
             )
         return RayConnection(address=ctx.gcs_address, started=False, resources=ray.cluster_resources())
-    kwargs: dict[str, Any] = {"log_to_driver": log_to_driver, "include_dashboard": False,
-                              "configure_logging": False}
+    kwargs: dict[str, Any] = {
+        "log_to_driver": log_to_driver,
+        "include_dashboard": False,
+        "configure_logging": False,
+    }
     if address is None:
         kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus)
     elif num_cpus is not None or num_gpus is not None:

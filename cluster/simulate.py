@@ -23,7 +23,9 @@ def simulated_cluster(*, nodes: int = 2, cpus_per_node: int = 1, gpus_per_node: 
     from medzoo.errors import ClusterError
 
     if nodes < 1 or cpus_per_node < 1:
-        raise ClusterError(f"nodes >= 1 and cpus_per_node >= 1 must hold, got nodes={nodes}, cpus_per_node={cpus_per_node}")
+        raise ClusterError(
+            f"nodes >= 1 and cpus_per_node >= 1 must hold, got nodes={nodes}, cpus_per_node={cpus_per_node}"
+        )
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": cpus_per_node, "num_gpus": gpus_per_node, "include_dashboard": False},

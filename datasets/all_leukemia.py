@@ -72,8 +72,10 @@ SPEC = DatasetSpec(
     image_size=224,
     channels=3,
     recipe="all-effnetv2-dsp",
-    notes=("image-level split: the dataset publishes no patient ids (89 patients), so cells of one "
-           "patient can sit in train and test; results overestimate performance on new patients",),
+    notes=(
+        "image-level split: the dataset publishes no patient ids (89 patients), so cells of one "
+        "patient can sit in train and test; results overestimate performance on new patients",
+    ),
 )
 
 
@@ -85,8 +87,13 @@ def normalise_folder(name: str) -> str:
 @register_dataset
 class AllLeukemia(DatasetAdapter):
     spec = SPEC
-    default_params: dict[str, Any] = {"remove_background": True, "kmeans_k": 3, "kmeans_attempts": 3,
-                                      "kmeans_merge": 20.0, "close": 5}
+    default_params: dict[str, Any] = {
+        "remove_background": True,
+        "kmeans_k": 3,
+        "kmeans_attempts": 3,
+        "kmeans_merge": 20.0,
+        "close": 5,
+    }
     steps = (
         "read RGB (any size)",
         "background removal: RGB -> CIELAB, k-means (kmeans_k clusters), keep the darkest (stained) cluster "
@@ -118,9 +125,14 @@ class AllLeukemia(DatasetAdapter):
             name = parts[-1] if parts else ""
             if name not in FOLDERS:
                 if any(has_image_suffix(f) for f in images) and name not in CONTAINERS:
-                    problems.append(Problem(rel.as_posix() or ".", f"unknown class folder {d.name!r} with "
-                                            f"{sum(has_image_suffix(f) for f in images)} image(s); ignored "
-                                            "(known: Benign, Early, Pre, Pro and the [Malignant] ... names)"))
+                    problems.append(
+                        Problem(
+                            rel.as_posix() or ".",
+                            f"unknown class folder {d.name!r} with "
+                            f"{sum(has_image_suffix(f) for f in images)} image(s); ignored "
+                            "(known: Benign, Early, Pre, Pro and the [Malignant] ... names)",
+                        )
+                    )
                 continue
             label = FOLDERS[name]
             layouts.add("A" if "original" in parts else "B")
@@ -137,16 +149,32 @@ class AllLeukemia(DatasetAdapter):
                 sha = sha256_bytes(data)
                 by_sha[sha].append((src, label))
                 stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(f).stem).strip("_")
-                records.append(RawRecord(source=src, label=label, labels=(CLASSES[label],),
-                                         patient_id=f"{CLASSES[label]}_{stem}",
-                                         extra={"sha256": sha}))
+                records.append(
+                    RawRecord(
+                        source=src,
+                        label=label,
+                        labels=(CLASSES[label],),
+                        patient_id=f"{CLASSES[label]}_{stem}",
+                        extra={"sha256": sha},
+                    )
+                )
         if mirror_seen and not has_original:
-            problems.append(Problem("Segmented", "only the Segmented/ mirror was found; medzoo needs the "
-                                                 "Original/ images", fatal=not records))
+            problems.append(
+                Problem(
+                    "Segmented",
+                    "only the Segmented/ mirror was found; medzoo needs the Original/ images",
+                    fatal=not records,
+                )
+            )
         for items in by_sha.values():
             if len({lab for _, lab in items}) > 1:
-                problems.append(Problem(items[0][0], "identical image in two classes: "
-                                        + ", ".join(f"{s} ({CLASSES[lab]})" for s, lab in items)))
+                problems.append(
+                    Problem(
+                        items[0][0],
+                        "identical image in two classes: "
+                        + ", ".join(f"{s} ({CLASSES[lab]})" for s, lab in items),
+                    )
+                )
         keys = defaultdict(list)
         for r in records:
             keys[r.patient_id].append(r.source)
@@ -155,18 +183,28 @@ class AllLeukemia(DatasetAdapter):
                 for i, r in enumerate(records):
                     if r.patient_id == key:
                         flat = re.sub(r"[^A-Za-z0-9_-]+", "_", r.source).strip("_")
-                        records[i] = RawRecord(r.source, r.label, r.labels, f"{CLASSES[r.label]}_{flat}", extra=r.extra)
+                        records[i] = RawRecord(
+                            r.source, r.label, r.labels, f"{CLASSES[r.label]}_{flat}", extra=r.extra
+                        )
         layout = {"A": "variant A (Original/ + Segmented/)", "B": "variant B (Blood cell Cancer [ALL]/)"}
-        return Scan(records=records, problems=problems,
-                    layout=" + ".join(layout[x] for x in sorted(layouts)) or "unrecognised")
+        return Scan(
+            records=records,
+            problems=problems,
+            layout=" + ".join(layout[x] for x in sorted(layouts)) or "unrecognised",
+        )
 
     def load(self, raw: Path, record: RawRecord, params: dict[str, Any]) -> list[PreparedItem]:
         rgb = read_image(raw / record.source)
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[:, :, None], 3, axis=2)
         if params["remove_background"]:
-            mask = background_mask_lab_kmeans(rgb, k=params["kmeans_k"], attempts=params["kmeans_attempts"],
-                                              merge=params["kmeans_merge"], close=params["close"])
+            mask = background_mask_lab_kmeans(
+                rgb,
+                k=params["kmeans_k"],
+                attempts=params["kmeans_attempts"],
+                merge=params["kmeans_merge"],
+                close=params["close"],
+            )
             rgb = apply_mask(rgb, mask)
         image = resize_square(rgb, params["image_size"])
         return [PreparedItem(key=record.patient_id, image=image)]
@@ -190,19 +228,30 @@ def write_phantom(out: Path, *, patients: int, seed: int, size: int = 224) -> No
     counters = [0, 0, 0, 0]
     for p in range(patients):
         label = int(labels[p])
-        stain = {"hue": rng.normal(0, 8), "sat": rng.uniform(0.75, 1.2), "bright": rng.uniform(0.9, 1.06),
-                 "zoom": rng.uniform(0.85, 1.15), "blur": rng.uniform(0.0, 1.2), "quality": int(rng.integers(80, 96))}
+        stain = {
+            "hue": rng.normal(0, 8),
+            "sat": rng.uniform(0.75, 1.2),
+            "bright": rng.uniform(0.9, 1.06),
+            "zoom": rng.uniform(0.85, 1.15),
+            "blur": rng.uniform(0.0, 1.2),
+            "quality": int(rng.integers(80, 96)),
+        }
         for _ in range(int(rng.integers(3, 7))):
             rgb, cell = smear_image(rng, label, stain, size=size)
             counters[label] += 1
             name = f"{_NAME_A[label]}-{counters[label]:03d}.jpg"
-            for root, img in (("Original", rgb), ("Segmented", np.where(cell[..., None], rgb, 0).astype(np.uint8))):
+            for root, img in (
+                ("Original", rgb),
+                ("Segmented", np.where(cell[..., None], rgb, 0).astype(np.uint8)),
+            ):
                 path = out / root / _FOLDER_A[label] / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(encode_jpeg(img, quality=stain["quality"]))
 
 
-def smear_image(rng: np.random.Generator, label: int, stain: dict, *, size: int = 224) -> tuple[np.ndarray, np.ndarray]:
+def smear_image(
+    rng: np.random.Generator, label: int, stain: dict, *, size: int = 224
+) -> tuple[np.ndarray, np.ndarray]:
     """One smear field: pale background, red cells (distractors), 1-2 lymphoid cells of class ``label``.
 
     Classes differ in nucleus size, outline (round -> cleaved) and chromatin
@@ -233,8 +282,11 @@ def smear_image(rng: np.random.Generator, label: int, stain: dict, *, size: int 
     n_cells = 1 + int(rng.random() < 0.3)
     for k in range(n_cells):
         lab = label if k == 0 else int(rng.integers(0, 4)) if label == 0 else label
-        centre = (size / 2 + rng.normal(0, size * 0.12), size / 2 + rng.normal(0, size * 0.12)) if k == 0 else \
-            (rng.uniform(0.15, 0.85) * size, rng.uniform(0.15, 0.85) * size)
+        centre = (
+            (size / 2 + rng.normal(0, size * 0.12), size / 2 + rng.normal(0, size * 0.12))
+            if k == 0
+            else (rng.uniform(0.15, 0.85) * size, rng.uniform(0.15, 0.85) * size)
+        )
         img, m = _lymphoid_cell(rng, img, centre, lab, z)
         cell_mask |= m
     # stain: rotate hue a little, scale saturation (label-independent)
@@ -252,22 +304,65 @@ def smear_image(rng: np.random.Generator, label: int, stain: dict, *, size: int 
 # per class: nucleus radius range, outline irregularity, cleft probability, chromatin (scale px, contrast),
 # nucleoli count range, cytoplasm rim ratio
 _CELL = {
-    0: {"r": (19, 27), "irr": (0.0, 0.18), "cleft": 0.05, "chrom": (1.5, 0.10), "nucleoli": (0, 1), "cyto": (1.08, 1.25)},
-    1: {"r": (22, 31), "irr": (0.05, 0.3), "cleft": 0.15, "chrom": (1.2, 0.16), "nucleoli": (0, 2), "cyto": (1.1, 1.3)},
-    2: {"r": (25, 34), "irr": (0.15, 0.42), "cleft": 0.3, "chrom": (2.2, 0.2), "nucleoli": (0, 2), "cyto": (1.12, 1.35)},
-    3: {"r": (27, 37), "irr": (0.3, 0.65), "cleft": 0.55, "chrom": (3.2, 0.26), "nucleoli": (1, 4), "cyto": (1.15, 1.45)},
+    0: {
+        "r": (19, 27),
+        "irr": (0.0, 0.18),
+        "cleft": 0.05,
+        "chrom": (1.5, 0.10),
+        "nucleoli": (0, 1),
+        "cyto": (1.08, 1.25),
+    },
+    1: {
+        "r": (22, 31),
+        "irr": (0.05, 0.3),
+        "cleft": 0.15,
+        "chrom": (1.2, 0.16),
+        "nucleoli": (0, 2),
+        "cyto": (1.1, 1.3),
+    },
+    2: {
+        "r": (25, 34),
+        "irr": (0.15, 0.42),
+        "cleft": 0.3,
+        "chrom": (2.2, 0.2),
+        "nucleoli": (0, 2),
+        "cyto": (1.12, 1.35),
+    },
+    3: {
+        "r": (27, 37),
+        "irr": (0.3, 0.65),
+        "cleft": 0.55,
+        "chrom": (3.2, 0.26),
+        "nucleoli": (1, 4),
+        "cyto": (1.15, 1.45),
+    },
 }
 
 
-def _lymphoid_cell(rng: np.random.Generator, img: np.ndarray, centre: tuple[float, float], label: int,
-                   z: float) -> tuple[np.ndarray, np.ndarray]:
+def _lymphoid_cell(
+    rng: np.random.Generator, img: np.ndarray, centre: tuple[float, float], label: int, z: float
+) -> tuple[np.ndarray, np.ndarray]:
     shape = img.shape[:2]
     p = _CELL[label]
     r = rng.uniform(*p["r"]) * z
-    cyto = blob_mask(shape, centre, r * rng.uniform(*p["cyto"]), rng=rng, irregularity=0.15,
-                     elongation=rng.uniform(1.0, 1.25), angle=rng.uniform(0, np.pi))
-    nuc = blob_mask(shape, centre, r, rng=rng, irregularity=rng.uniform(*p["irr"]),
-                    elongation=rng.uniform(1.0, 1.3), angle=rng.uniform(0, np.pi))
+    cyto = blob_mask(
+        shape,
+        centre,
+        r * rng.uniform(*p["cyto"]),
+        rng=rng,
+        irregularity=0.15,
+        elongation=rng.uniform(1.0, 1.25),
+        angle=rng.uniform(0, np.pi),
+    )
+    nuc = blob_mask(
+        shape,
+        centre,
+        r,
+        rng=rng,
+        irregularity=rng.uniform(*p["irr"]),
+        elongation=rng.uniform(1.0, 1.3),
+        angle=rng.uniform(0, np.pi),
+    )
     if rng.random() < p["cleft"]:  # a nuclear cleft / indentation
         ang = rng.uniform(0, 2 * np.pi)
         notch_c = (centre[0] + r * 0.95 * np.sin(ang), centre[1] + r * 0.95 * np.cos(ang))
@@ -284,7 +379,10 @@ def _lymphoid_cell(rng: np.random.Generator, img: np.ndarray, centre: tuple[floa
     nuc_col = base[None, None, :] * darkness[..., None]
     for _ in range(int(rng.integers(p["nucleoli"][0], p["nucleoli"][1] + 1))):
         off = rng.normal(0, r * 0.35, 2)
-        nl = soft(blob_mask(shape, (centre[0] + off[0], centre[1] + off[1]), rng.uniform(2.0, 4.5) * z, rng=rng), 1.0)
+        nl = soft(
+            blob_mask(shape, (centre[0] + off[0], centre[1] + off[1]), rng.uniform(2.0, 4.5) * z, rng=rng),
+            1.0,
+        )
         nuc_col = nuc_col * (1 - nl[..., None]) + nl[..., None] * np.array([150, 120, 185], np.float32)
     ns = soft(nuc, 0.8)[..., None]
     img = img * (1 - ns) + ns * nuc_col

@@ -27,11 +27,17 @@ def audit(manifest: pd.DataFrame, *, protocol: str, max_examples: int = 5) -> di
     if enforce_patients and patients:
         failed.append(f"{len(patients)} patient(s) in two splits, e.g. {_fmt(patients, max_examples)}")
     if enforce_patients and fold_patients:
-        failed.append(f"{len(fold_patients)} patient(s) in two folds, e.g. {_fmt(fold_patients, max_examples)}")
+        failed.append(
+            f"{len(fold_patients)} patient(s) in two folds, e.g. {_fmt(fold_patients, max_examples)}"
+        )
     if images:
-        failed.append(f"{len(images)} identical image(s) (sha256) in two splits, e.g. {_fmt(images, max_examples)}")
+        failed.append(
+            f"{len(images)} identical image(s) (sha256) in two splits, e.g. {_fmt(images, max_examples)}"
+        )
     if fold_images:
-        failed.append(f"{len(fold_images)} identical image(s) (sha256) in two folds, e.g. {_fmt(fold_images, max_examples)}")
+        failed.append(
+            f"{len(fold_images)} identical image(s) (sha256) in two folds, e.g. {_fmt(fold_images, max_examples)}"
+        )
     return {
         "passed": not failed,
         "protocol": protocol,

@@ -15,7 +15,7 @@ from medzoo.registry import Registry
 PRESETS: Registry[Callable[[float], list[Any]]] = Registry("augmentation preset")
 
 
-def build(preset: str | None, *, strength: float = 1.0) -> Any | None:  # noqa: ANN401 - albumentations Compose
+def build(preset: str | None, *, strength: float = 1.0) -> Any | None:
     """An ``albumentations.Compose`` for ``preset`` (None or "none" -> None: no augmentation)."""
     if preset is None or preset == "none":
         return None
@@ -32,13 +32,20 @@ def names() -> list[str]:
     return ["none", *PRESETS.names()]
 
 
-def _affine(s: float, *, rotate: float, shift: float, scale: float = 0.0, shear: float = 0.0, p: float = 0.7):  # noqa: ANN202
+def _affine(s: float, *, rotate: float, shift: float, scale: float = 0.0, shear: float = 0.0, p: float = 0.7):
     import albumentations as A
     import cv2
 
-    return A.Affine(rotate=(-rotate * s, rotate * s), translate_percent=(-shift * s, shift * s),
-                    scale=(1 - scale * s, 1 + scale * s), shear=(-shear * s, shear * s),
-                    border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=p * s)
+    return A.Affine(
+        rotate=(-rotate * s, rotate * s),
+        translate_percent=(-shift * s, shift * s),
+        scale=(1 - scale * s, 1 + scale * s),
+        shear=(-shear * s, shear * s),
+        border_mode=cv2.BORDER_CONSTANT,
+        fill=0,
+        fill_mask=0,
+        p=p * s,
+    )
 
 
 @PRESETS.register("light")
@@ -54,9 +61,17 @@ def _brain(s: float) -> list[Any]:
     import albumentations as A
     import cv2
 
-    return [A.Affine(rotate=(-10 * s, 10 * s), translate_percent=(-0.1 * s, 0.1 * s), border_mode=cv2.BORDER_REPLICATE,
-                     interpolation=cv2.INTER_NEAREST, p=1.0 if s > 0 else 0.0),
-            A.HorizontalFlip(p=0.5 * s), A.VerticalFlip(p=0.5 * s)]
+    return [
+        A.Affine(
+            rotate=(-10 * s, 10 * s),
+            translate_percent=(-0.1 * s, 0.1 * s),
+            border_mode=cv2.BORDER_REPLICATE,
+            interpolation=cv2.INTER_NEAREST,
+            p=1.0 if s > 0 else 0.0,
+        ),
+        A.HorizontalFlip(p=0.5 * s),
+        A.VerticalFlip(p=0.5 * s),
+    ]
 
 
 @PRESETS.register("all-smear")
@@ -64,8 +79,13 @@ def _smear(s: float) -> list[Any]:
     """Study 2: rotation, horizontal/vertical flips, Gaussian noise."""
     import albumentations as A
 
-    return [A.RandomRotate90(p=0.5 * s), A.HorizontalFlip(p=0.5 * s), A.VerticalFlip(p=0.5 * s),
-            _affine(s, rotate=30, shift=0.0, p=0.5), A.GaussNoise(std_range=(0.0, 0.05 * s), p=0.5 * s)]
+    return [
+        A.RandomRotate90(p=0.5 * s),
+        A.HorizontalFlip(p=0.5 * s),
+        A.VerticalFlip(p=0.5 * s),
+        _affine(s, rotate=30, shift=0.0, p=0.5),
+        A.GaussNoise(std_range=(0.0, 0.05 * s), p=0.5 * s),
+    ]
 
 
 @PRESETS.register("mammo")
@@ -89,5 +109,7 @@ def _cxr(s: float) -> list[Any]:
     """Chest X-ray: small affine jitter and contrast changes; no vertical flips (anatomy has an up)."""
     import albumentations as A
 
-    return [_affine(s, rotate=7, shift=0.05, scale=0.08, p=0.7),
-            A.RandomBrightnessContrast(brightness_limit=0.1 * s, contrast_limit=0.1 * s, p=0.5 * s)]
+    return [
+        _affine(s, rotate=7, shift=0.05, scale=0.08, p=0.7),
+        A.RandomBrightnessContrast(brightness_limit=0.1 * s, contrast_limit=0.1 * s, p=0.5 * s),
+    ]

@@ -82,7 +82,9 @@ class Scan:
     records: list[RawRecord]
     problems: list[Problem]
     layout: str  # which native layout was recognised
-    excluded: dict[str, int] = field(default_factory=dict)  # items left out on purpose, by reason (e.g. no_tumour)
+    excluded: dict[str, int] = field(
+        default_factory=dict
+    )  # items left out on purpose, by reason (e.g. no_tumour)
 
 
 @dataclass

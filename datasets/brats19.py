@@ -156,7 +156,9 @@ class Brats19Grade(DatasetAdapter):
             vol8 = scale_volume(vol, low_pct=lo, high_pct=hi)
             for z in zs:
                 image = resize_square(_axial(vol8, z), size)
-                mask = (resize_square(_axial(tumour, z).astype(np.uint8), size, nearest=True) > 0).astype(np.uint8)
+                mask = (resize_square(_axial(tumour, z).astype(np.uint8), size, nearest=True) > 0).astype(
+                    np.uint8
+                )
                 items.append(
                     PreparedItem(
                         key=f"{_safe(record.patient_id)}_z{z:03d}_{seq}",
@@ -164,7 +166,11 @@ class Brats19Grade(DatasetAdapter):
                         mask=mask * 255,
                         # image_group: an image-level split keeps a slice's sequences together (the study's
                         # "same permutation for every sequence")
-                        columns={"sequence": seq, "slice": int(z), "image_group": f"{record.patient_id}/z{z}"},
+                        columns={
+                            "sequence": seq,
+                            "slice": int(z),
+                            "image_group": f"{record.patient_id}/z{z}",
+                        },
                     )
                 )
         return items
@@ -245,7 +251,9 @@ def _patient_record(raw: Path, patient_dir: Path, grade: str, problems: list[Pro
             continue
         kind = m.group(1).lower()
         if kind in files:
-            problems.append(Problem(path.relative_to(raw).as_posix(), f"a second {kind} volume for {pid}; keep one"))
+            problems.append(
+                Problem(path.relative_to(raw).as_posix(), f"a second {kind} volume for {pid}; keep one")
+            )
             continue
         files[kind] = path.relative_to(raw).as_posix()
     missing = [k for k in (*SEQUENCES, "seg") if k not in files]
@@ -288,7 +296,10 @@ def verify_nifti(path: Path) -> str | None:
         img = nib.load(str(path))
         header = img.header
         shape = tuple(int(s) for s in img.shape)
-        need = int(getattr(img.dataobj, "offset", header.get_data_offset())) + int(np.prod(shape)) * header.get_data_dtype().itemsize
+        need = (
+            int(getattr(img.dataobj, "offset", header.get_data_offset()))
+            + int(np.prod(shape)) * header.get_data_dtype().itemsize
+        )
     except Exception as exc:  # nibabel raises many types on broken headers
         return f"not a readable NIfTI file ({type(exc).__name__}: {exc})"
     if len(shape) != 3:
@@ -311,7 +322,9 @@ def _read_volume(path: Path) -> np.ndarray:
     try:
         data = np.asarray(nib.load(str(path)).dataobj)
     except Exception as exc:  # nibabel, gzip and zlib raise many types on broken files
-        raise DatasetFormatError(f"{path}: the NIfTI volume cannot be read ({exc}); re-download the patient") from exc
+        raise DatasetFormatError(
+            f"{path}: the NIfTI volume cannot be read ({exc}); re-download the patient"
+        ) from exc
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -323,7 +336,11 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = [h.strip().lower() for h in next(reader, [])]
-        rows = [{h: v.strip() for h, v in zip(header, r, strict=False)} for r in reader if any(v.strip() for v in r)]
+        rows = [
+            {h: v.strip() for h, v in zip(header, r, strict=False)}
+            for r in reader
+            if any(v.strip() for v in r)
+        ]
     return header, rows
 
 
@@ -342,7 +359,10 @@ def _cross_check_mapping(raw: Path, grades: dict[str, str], problems: list[Probl
     id_col = next((h for h in header if "2019" in h and "id" in h), None)
     if "grade" not in header or id_col is None:
         problems.append(
-            Problem(rel, f"expected columns Grade and BraTS_2019_subject_ID, found {', '.join(header)}; not cross-checked")
+            Problem(
+                rel,
+                f"expected columns Grade and BraTS_2019_subject_ID, found {', '.join(header)}; not cross-checked",
+            )
         )
         return
     for n, row in enumerate(rows, start=1):
@@ -368,7 +388,9 @@ def _cross_check_survival(raw: Path, grades: dict[str, str], problems: list[Prob
     header, rows = _read_table(path)
     id_col = next((h for h in header if h.replace("_", "") in ("brats19id", "bratsid", "id")), None)
     if id_col is None:
-        problems.append(Problem(rel, f"expected a BraTS19ID column, found {', '.join(header)}; not cross-checked"))
+        problems.append(
+            Problem(rel, f"expected a BraTS19ID column, found {', '.join(header)}; not cross-checked")
+        )
         return
     for n, row in enumerate(rows, start=1):
         pid = row.get(id_col, "")
@@ -376,5 +398,7 @@ def _cross_check_survival(raw: Path, grades: dict[str, str], problems: list[Prob
             problems.append(Problem(rel, f"row {n}: {pid} points nowhere: no patient folder of that name"))
         elif grades[pid] != "hgg":
             problems.append(
-                Problem(rel, f"row {n}: survival data covers HGG patients only, but {pid} lies in the LGG folder")
+                Problem(
+                    rel, f"row {n}: survival data covers HGG patients only, but {pid} lies in the LGG folder"
+                )
             )

@@ -32,7 +32,9 @@ _CONTRAST = {
 def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     """Write ``patients`` patients (about 60% HGG) with name_mapping.csv and survival_data.csv."""
     if patients < 4:
-        raise ConfigError(f"patients >= 4 must hold for a BraTS phantom (2 per grade), got patients={patients}")
+        raise ConfigError(
+            f"patients >= 4 must hold for a BraTS phantom (2 per grade), got patients={patients}"
+        )
     import nibabel as nib
 
     rng = np.random.default_rng(seed)
@@ -53,7 +55,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
             nib.save(nib.Nifti1Image(data, affine), str(folder / f"{pid}_{seq}.nii.gz"))
         seg_dtype = [np.uint8, np.int16, np.float32][int(rng.integers(0, 3))]
         nib.save(nib.Nifti1Image(seg.astype(seg_dtype), affine), str(folder / f"{pid}_seg.nii.gz"))
-        tcga = f"TCGA-{int(rng.integers(2, 99)):02d}-{int(rng.integers(1000, 9999))}" if "TCIA" in pid else "NA"
+        tcga = (
+            f"TCGA-{int(rng.integers(2, 99)):02d}-{int(rng.integers(1000, 9999))}" if "TCIA" in pid else "NA"
+        )
         old = pid.replace("BraTS19", "Brats18") if rng.random() < 0.7 else "NA"
         mapping.append(f"{grade},{old.replace('Brats18', 'Brats17')},{old},{tcga},{pid}")
         if grade == "HGG" and rng.random() < 0.75:
@@ -67,7 +71,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
         + "\n".join(mapping)
         + "\n"
     )
-    (root / "survival_data.csv").write_text("BraTS19ID,Age,Survival,ResectionStatus\n" + "\n".join(survival) + "\n")
+    (root / "survival_data.csv").write_text(
+        "BraTS19ID,Age,Survival,ResectionStatus\n" + "\n".join(survival) + "\n"
+    )
 
 
 def _patient_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -107,7 +113,9 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
         vent |= ((x - vc[0]) / va[0]) ** 2 + ((y - vc[1]) / va[1]) ** 2 + ((z - vc[2]) / va[2]) ** 2 <= 1
     # the tumour: a site in either hemisphere, away from the midline and the surface
     while True:
-        tc = c + np.array([rng.choice([-1, 1]) * rng.uniform(7, 14), rng.uniform(-12, 12), rng.uniform(-5, 5)])
+        tc = c + np.array(
+            [rng.choice([-1, 1]) * rng.uniform(7, 14), rng.uniform(-12, 12), rng.uniform(-5, 5)]
+        )
         r_edema = rng.uniform(8, 13) if hgg else rng.uniform(6, 11)  # HGG: more edema around the core
         if (((tc - c) / axes) ** 2).sum() ** 0.5 < 0.65:
             break
@@ -130,7 +138,10 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
         seg[necrosis] = 1
     elif rng.random() < 0.3:  # an LGG with a patchy enhancing focus
         focus = tc + rng.normal(0, 1.5, 3)
-        seg[core & (np.sqrt((x - focus[0]) ** 2 + (y - focus[1]) ** 2 + (z - focus[2]) ** 2) <= rng.uniform(1, 2))] = 4
+        seg[
+            core
+            & (np.sqrt((x - focus[0]) ** 2 + (y - focus[1]) ** 2 + (z - focus[2]) ** 2) <= rng.uniform(1, 2))
+        ] = 4
     necrotic = (seg == 1) & hgg & (d_c <= r_core * 0.75)
     tissue = np.zeros(SHAPE, np.int8)  # 0 wm, 1 gm, 2 csf, 3 edema, 4 core, 5 necrosis, 6 enhancing
     tissue[gm] = 1

@@ -21,7 +21,9 @@ def render_card(info: dict[str, Any]) -> str:
     from huggingface_hub import DatasetCard, DatasetCardData
 
     phantom = info.get("data_kind") == "phantom"
-    task_ids = {"multilabel": "multi-label-image-classification"}.get(info["task"], "multi-class-image-classification")
+    task_ids = {"multilabel": "multi-label-image-classification"}.get(
+        info["task"], "multi-class-image-classification"
+    )
     data = DatasetCardData(
         pretty_name=info["title"] + (" (phantom)" if phantom else ""),
         license="other",
@@ -30,15 +32,24 @@ def render_card(info: dict[str, Any]) -> str:
         size_categories=[_size_category(info["images"])],
         source_datasets=["extended"],
         tags=["medical-imaging", info["id"], "medzoo", *(["synthetic", "phantom"] if phantom else [])],
-        medzoo={"dataset": info["id"], "task": info["task"], "classes": info["classes"],
-                "split_protocol": info["split_protocol"], "data_kind": info.get("data_kind", "real"),
-                "leakage_audit_passed": bool(info["leakage_audit"]["passed"]), "seed": info["seed"]},
+        medzoo={
+            "dataset": info["id"],
+            "task": info["task"],
+            "classes": info["classes"],
+            "split_protocol": info["split_protocol"],
+            "data_kind": info.get("data_kind", "real"),
+            "leakage_audit_passed": bool(info["leakage_audit"]["passed"]),
+            "seed": info["seed"],
+        },
     )
     lines: list[str] = [f"# {_cell(info['title'])} — prepared by medzoo", ""]
     if phantom:
-        lines += ["> **PHANTOM DATA.** These images are synthetic phantoms written by `medzoo datasets synth` "
-                  "in the dataset's native layout. They test the pipeline; no result on them says anything "
-                  "about real patients.", ""]
+        lines += [
+            "> **PHANTOM DATA.** These images are synthetic phantoms written by `medzoo datasets synth` "
+            "in the dataset's native layout. They test the pipeline; no result on them says anything "
+            "about real patients.",
+            "",
+        ]
     for w in info.get("warnings", []):
         lines += [f"> **{_cell(w)}**", ""]
     lines += [
@@ -54,18 +65,32 @@ def render_card(info: dict[str, Any]) -> str:
         + (f", {info['folds']} folds (fold 0 is the default validation split)" if info.get("folds") else ""),
     ]
     lines += [f"- {_cell(n)}" for n in info.get("notes", [])]
-    lines += ["", "## Counts per split and class", "",
-              "| split | " + " | ".join(_cell(c) for c in info["classes"]) + " | total |",
-              "|---" * (len(info["classes"]) + 2) + "|"]
+    lines += [
+        "",
+        "## Counts per split and class",
+        "",
+        "| split | " + " | ".join(_cell(c) for c in info["classes"]) + " | total |",
+        "|---" * (len(info["classes"]) + 2) + "|",
+    ]
     for split, c in info["counts"].items():
-        lines.append(f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in info["classes"]) + f" | {c['total']} |")
+        lines.append(
+            f"| {split} | " + " | ".join(str(c.get(k, 0)) for k in info["classes"]) + f" | {c['total']} |"
+        )
     lines += ["", f"{info['images']} images from {info['patients']} patient ids.", ""]
     if info.get("excluded"):
-        lines += ["Left out on purpose: " + ", ".join(f"{_cell(k)}: {v}" for k, v in info["excluded"].items()), ""]
+        lines += [
+            "Left out on purpose: " + ", ".join(f"{_cell(k)}: {v}" for k, v in info["excluded"].items()),
+            "",
+        ]
     lines += ["## Preprocessing", ""]
     steps = info["preprocessing"].get("steps") or []
     lines += [f"{i + 1}. {_cell(s)}" for i, s in enumerate(steps)]
-    lines += ["", "Parameters: " + ", ".join(f"`{_cell(k)}={_cell(v)}`" for k, v in info["preprocessing"]["params"].items()), ""]
+    lines += [
+        "",
+        "Parameters: "
+        + ", ".join(f"`{_cell(k)}={_cell(v)}`" for k, v in info["preprocessing"]["params"].items()),
+        "",
+    ]
     a = info["leakage_audit"]
     lines += [
         "## Leakage audit",
@@ -78,11 +103,17 @@ def render_card(info: dict[str, Any]) -> str:
     ]
     if info.get("dedup"):
         d = info["dedup"]
-        lines += ["## Near-duplicate removal", f"- Against `{_cell(d['against'])}`: removed {d['removed']} "
-                  f"({d['exact']} exact sha256, {d['near']} perceptual-hash within {d['max_hamming']} bits); "
-                  f"kept {d['kept']}.", ""]
+        lines += [
+            "## Near-duplicate removal",
+            f"- Against `{_cell(d['against'])}`: removed {d['removed']} "
+            f"({d['exact']} exact sha256, {d['near']} perceptual-hash within {d['max_hamming']} bits); "
+            f"kept {d['kept']}.",
+            "",
+        ]
     if info.get("skipped"):
-        lines += ["## Skipped items", ""] + [f"- `{_cell(s['source'])}`: {_cell(s['problem'])}" for s in info["skipped"]]
+        lines += ["## Skipped items", ""] + [
+            f"- `{_cell(s['source'])}`: {_cell(s['problem'])}" for s in info["skipped"]
+        ]
         lines.append("")
     card = DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
     return str(card)
@@ -92,13 +123,20 @@ def _split_text(info: dict[str, Any]) -> str:
     p = info["split_protocol"]
     if info.get("eval_only"):
         return "evaluation only (all rows test); image-level ids"
-    return {"patient": "patient-level split (stratified by class, grouped by patient)",
-            "image": "image-level split",
-            "official": "official split of the dataset (patient-disjoint), validation carved by patient"}[p]
+    return {
+        "patient": "patient-level split (stratified by class, grouped by patient)",
+        "image": "image-level split",
+        "official": "official split of the dataset (patient-disjoint), validation carved by patient",
+    }[p]
 
 
 def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
         if n < limit:
             return name
     return "1M<n<10M"

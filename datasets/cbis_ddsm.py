@@ -135,8 +135,10 @@ class CbisDdsmMass(DatasetAdapter):
         for split in ("train", "test"):
             if split in csvs:
                 records += _join_csv(raw, csvs[split], split, index, problems)
-        both = sorted({r.patient_id for r in records if r.official_split == "train"}
-                      & {r.patient_id for r in records if r.official_split == "test"})
+        both = sorted(
+            {r.patient_id for r in records if r.official_split == "train"}
+            & {r.patient_id for r in records if r.official_split == "test"}
+        )
         if both:
             problems.append(
                 Problem(
@@ -296,7 +298,9 @@ def _join_csv(
         return []
     records: list[RawRecord] = []
     for n, row in enumerate(rows, start=1):
-        where = f"row {n} (patient {row.get('patient_id', '?')}, abnormality {row.get('abnormality_id', '?')})"
+        where = (
+            f"row {n} (patient {row.get('patient_id', '?')}, abnormality {row.get('abnormality_id', '?')})"
+        )
         pathology = row["pathology"].upper()
         if pathology not in PATHOLOGY:
             problems.append(
@@ -338,7 +342,9 @@ def _join_csv(
                     f"{rel_csv}); the file was joined by its SeriesInstanceUID, check that it is the right image",
                 )
             )
-        candidates = {im.rel: im for im in _series(index, crop_ref) + _series(index, mask_ref) if im.rel != full.rel}
+        candidates = {
+            im.rel: im for im in _series(index, crop_ref) + _series(index, mask_ref) if im.rel != full.rel
+        }
         mask = _pick_mask(full, list(candidates.values()))
         if mask is None:
             problems.append(
@@ -422,7 +428,9 @@ def _index_dicoms(raw: Path, problems: list[Problem]) -> dict[str, list[_Image]]
             rows, cols = int(ds.Rows), int(ds.Columns)
             series, study = str(ds.SeriesInstanceUID), str(ds.StudyInstanceUID)
         except Exception as exc:  # pydicom raises many types on broken files
-            problems.append(Problem(rel, f"not a readable DICOM file ({type(exc).__name__}: {exc}); re-download it"))
+            problems.append(
+                Problem(rel, f"not a readable DICOM file ({type(exc).__name__}: {exc}); re-download it")
+            )
             continue
         syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
         if syntax in _UNCOMPRESSED:
@@ -431,7 +439,10 @@ def _index_dicoms(raw: Path, problems: list[Problem]) -> dict[str, list[_Image]]
             have = os.path.getsize(path) - pixel_offset - element_header
             if have < need:
                 problems.append(
-                    Problem(rel, f"truncated DICOM: pixel data needs {need} bytes, the file holds {max(have, 0)}; re-download it")
+                    Problem(
+                        rel,
+                        f"truncated DICOM: pixel data needs {need} bytes, the file holds {max(have, 0)}; re-download it",
+                    )
                 )
                 continue
         index.setdefault(series, []).append(
@@ -456,7 +467,9 @@ def _index_jpegs(raw: Path, dicom_info: Path, problems: list[Problem]) -> dict[s
     try:
         _header, rows = read_case_csv(dicom_info)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(Problem(dicom_info.relative_to(raw).as_posix(), f"cannot be read ({exc}); re-download it"))
+        problems.append(
+            Problem(dicom_info.relative_to(raw).as_posix(), f"cannot be read ({exc}); re-download it")
+        )
         rows = []
     for row in rows:
         parts = row.get("image_path", "").replace("\\", "/").split("/")
@@ -476,7 +489,11 @@ def _index_jpegs(raw: Path, dicom_info: Path, problems: list[Problem]) -> dict[s
             fh.seek(max(os.path.getsize(path) - 1024, 0))
             tail = fh.read()
         if head != b"\xff\xd8\xff" or b"\xff\xd9" not in tail:
-            why = "not a JPEG file" if head != b"\xff\xd8\xff" else "truncated JPEG: no end-of-image marker (FFD9)"
+            why = (
+                "not a JPEG file"
+                if head != b"\xff\xd8\xff"
+                else "truncated JPEG: no end-of-image marker (FFD9)"
+            )
             problems.append(Problem(rel, f"{why}; re-download or re-extract the file"))
             continue
         try:
@@ -504,9 +521,13 @@ def _read_pixels(path: Path) -> np.ndarray:
         ds = pydicom.dcmread(path)
         arr = np.asarray(ds.pixel_array)
     except Exception as exc:  # pydicom raises many types on broken files
-        raise DatasetFormatError(f"{path}: DICOM pixel data cannot be decoded ({exc}); re-download the file") from exc
+        raise DatasetFormatError(
+            f"{path}: DICOM pixel data cannot be decoded ({exc}); re-download the file"
+        ) from exc
     if arr.ndim != 2:
-        raise DatasetFormatError(f"{path}: a mammogram must be one grey frame, found pixel array shape {arr.shape}")
+        raise DatasetFormatError(
+            f"{path}: a mammogram must be one grey frame, found pixel array shape {arr.shape}"
+        )
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = arr.max() - arr
     return arr

@@ -33,7 +33,9 @@ _UID_ROOT = "1.3.6.1.4.1.9590.100.1.2."
 def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     """Write ``patients`` patients (about a quarter in the official test set) under ``out``."""
     if patients < 4:
-        raise ConfigError(f"patients >= 4 must hold for a CBIS-DDSM phantom (2 per split), got patients={patients}")
+        raise ConfigError(
+            f"patients >= 4 must hold for a CBIS-DDSM phantom (2 per split), got patients={patients}"
+        )
     import cv2
 
     cv2.setNumThreads(1)
@@ -56,7 +58,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
         for view in views:
             case = f"Mass-{'Test' if is_test else 'Training'}_{pid}_{side}_{view}"
             n_masses = 1 if rng.random() < 0.85 else 2
-            full, masks, kinds = _render(rng, side=side, density=density, malignant=bool(is_malignant), n=n_masses)
+            full, masks, kinds = _render(
+                rng, side=side, density=density, malignant=bool(is_malignant), n=n_masses
+            )
             full_study, full_series = uids.new(), uids.new()
             full_rel = _write_dicom(
                 out, rng, case, full_study, full_series, "full mammogram images", [full], side, uids
@@ -73,7 +77,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
                 else:
                     crop_series, mask_series = uids.new(), uids.new()
                     _write_dicom(out, rng, roi_case, study, crop_series, "cropped images", [crop], side, uids)
-                    _write_dicom(out, rng, roi_case, study, mask_series, "ROI mask images", [mask * 255], side, uids)
+                    _write_dicom(
+                        out, rng, roi_case, study, mask_series, "ROI mask images", [mask * 255], side, uids
+                    )
                 names = ["000000.dcm", "000001.dcm"]
                 rng.shuffle(names)  # the CSV's file names say nothing about which is which
                 shape, margins, pathology = _describe(rng, kind, bool(is_malignant))
@@ -96,7 +102,10 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
                 lines[split].append(",".join(fields) + f',"{mask_path}\n"')
             del full_rel
     out.mkdir(parents=True, exist_ok=True)
-    for split, name in (("train", "mass_case_description_train_set.csv"), ("test", "mass_case_description_test_set.csv")):
+    for split, name in (
+        ("train", "mass_case_description_train_set.csv"),
+        ("test", "mass_case_description_test_set.csv"),
+    ):
         (out / name).write_bytes(("\r\n".join([HEADER, *lines[split]]) + "\r\n").encode())
     # a calc CSV of the same shape (with "breast density"): present in real downloads, never pooled
     calc = f'P_09999,2,LEFT,CC,1,calcification,PLEOMORPHIC,CLUSTERED,4,MALIGNANT,3,Calc-Training_P_09999_LEFT_CC/{_UID_ROOT}1/{_UID_ROOT}2/000000.dcm,Calc-Training_P_09999_LEFT_CC_1/{_UID_ROOT}3/{_UID_ROOT}4/000000.dcm,"Calc-Training_P_09999_LEFT_CC_1/{_UID_ROOT}3/{_UID_ROOT}4/000001.dcm\n"'
@@ -134,8 +143,12 @@ def _write_dicom(
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
     month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
-    folder = out / "CBIS-DDSM" / case / f"{month:02d}-{day:02d}-2016-DDSM-{study[-5:]}" / (
-        f"1.000000-{description}-{series[-5:]}"
+    folder = (
+        out
+        / "CBIS-DDSM"
+        / case
+        / f"{month:02d}-{day:02d}-2016-DDSM-{study[-5:]}"
+        / (f"1.000000-{description}-{series[-5:]}")
     )
     folder.mkdir(parents=True, exist_ok=True)
     rels = []
@@ -166,10 +179,20 @@ def _write_dicom(
 
 
 def _describe(rng: np.random.Generator, kind: str, malignant: bool) -> tuple[str, str, str]:
-    shapes = {"smooth": ["OVAL", "ROUND"], "lobulated": ["LOBULATED"], "spiculated": ["IRREGULAR"],
-              "ill_defined": ["IRREGULAR", "ARCHITECTURAL_DISTORTION"], "obscured": ["OVAL", "LOBULATED"]}
-    margins = {"smooth": "CIRCUMSCRIBED", "lobulated": "CIRCUMSCRIBED", "spiculated": "SPICULATED",
-               "ill_defined": "ILL_DEFINED", "obscured": "OBSCURED"}
+    shapes = {
+        "smooth": ["OVAL", "ROUND"],
+        "lobulated": ["LOBULATED"],
+        "spiculated": ["IRREGULAR"],
+        "ill_defined": ["IRREGULAR", "ARCHITECTURAL_DISTORTION"],
+        "obscured": ["OVAL", "LOBULATED"],
+    }
+    margins = {
+        "smooth": "CIRCUMSCRIBED",
+        "lobulated": "CIRCUMSCRIBED",
+        "spiculated": "SPICULATED",
+        "ill_defined": "ILL_DEFINED",
+        "obscured": "OBSCURED",
+    }
     shape, margin = str(rng.choice(shapes[kind])), margins[kind]
     if rng.random() < 0.1:
         shape = "NA"
@@ -209,8 +232,17 @@ def _render(
     for _ in range(int(rng.integers(1, 4))):  # look-alike blobs: cysts, nodes, overlapping tissue
         y, x = _inside(rng, dist, a, b, cy, h, w, 0.8)
         blob = np.zeros((h, w), np.float32)
-        cv2.ellipse(blob, (x, y), (int(rng.integers(4, 12)), int(rng.integers(4, 12))), float(rng.uniform(0, 180)),
-                    0, 360, float(rng.uniform(120, 380)), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            blob,
+            (x, y),
+            (int(rng.integers(4, 12)), int(rng.integers(4, 12))),
+            float(rng.uniform(0, 180)),
+            0,
+            360,
+            float(rng.uniform(120, 380)),
+            -1,
+            cv2.LINE_AA,
+        )
         detail += cv2.GaussianBlur(blob, (0, 0), float(rng.uniform(1.5, 3.5)))
     masks, kinds = [], []
     for _ in range(n):
@@ -257,7 +289,9 @@ def _mass(
     pts = np.stack([centre[1] + r * radius * np.cos(theta), centre[0] + r * radius * np.sin(theta)], 1)
     mask = np.zeros(shape, np.uint8)
     cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
-    edge_sigma = {"smooth": 0.6, "lobulated": 0.7, "obscured": 2.2, "spiculated": 0.8, "ill_defined": 2.0}[kind]
+    edge_sigma = {"smooth": 0.6, "lobulated": 0.7, "obscured": 2.2, "spiculated": 0.8, "ill_defined": 2.0}[
+        kind
+    ]
     mass = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), edge_sigma * rng.uniform(0.8, 1.3))
     if kind in ("spiculated", "ill_defined"):
         spikes = np.zeros(shape, np.float32)
@@ -266,8 +300,14 @@ def _mass(
             length = r * rng.uniform(0.8, 2.0)
             x0, y0 = centre[1] + 0.8 * r * math.cos(angle), centre[0] + 0.8 * r * math.sin(angle)
             x1, y1 = x0 + length * math.cos(angle), y0 + length * math.sin(angle)
-            cv2.line(spikes, (round(x0), round(y0)), (round(x1), round(y1)), float(rng.uniform(0.4, 0.85)),
-                     1 if rng.random() < 0.7 else 2, cv2.LINE_AA)
+            cv2.line(
+                spikes,
+                (round(x0), round(y0)),
+                (round(x1), round(y1)),
+                float(rng.uniform(0.4, 0.85)),
+                1 if rng.random() < 0.7 else 2,
+                cv2.LINE_AA,
+            )
         mass = np.maximum(mass, cv2.GaussianBlur(spikes, (0, 0), 0.5))
     if kind == "obscured":  # vessels crossing a benign mass: straight lines through it, not radial spicules
         lines = np.zeros(shape, np.float32)
@@ -275,8 +315,14 @@ def _mass(
             off = rng.normal(0, r * 0.5, 2)
             dx, dy = 2 * r * math.cos(angle), 2 * r * math.sin(angle)
             x, y = centre[1] + off[0], centre[0] + off[1]
-            cv2.line(lines, (round(x - dx), round(y - dy)), (round(x + dx), round(y + dy)),
-                     float(rng.uniform(0.3, 0.6)), 1, cv2.LINE_AA)
+            cv2.line(
+                lines,
+                (round(x - dx), round(y - dy)),
+                (round(x + dx), round(y + dy)),
+                float(rng.uniform(0.3, 0.6)),
+                1,
+                cv2.LINE_AA,
+            )
         mass = np.maximum(mass, cv2.GaussianBlur(lines, (0, 0), 0.5))
     return mass, mask
 

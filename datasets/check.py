@@ -34,8 +34,10 @@ class CheckReport:
 
     def summary(self) -> str:
         state = "usable" if self.usable else "UNUSABLE"
-        return (f"{self.dataset} at {self.raw} ({self.layout}): {len(self.records)} items, "
-                f"{len(self.problems)} problems -> {state}")
+        return (
+            f"{self.dataset} at {self.raw} ({self.layout}): {len(self.records)} items, "
+            f"{len(self.problems)} problems -> {state}"
+        )
 
 
 def check(dataset_id: str, raw: str | Path) -> CheckReport:
@@ -43,13 +45,20 @@ def check(dataset_id: str, raw: str | Path) -> CheckReport:
     adapter = ADAPTERS.get(dataset_id)
     raw = Path(raw).expanduser().resolve()
     if not raw.is_dir():
-        raise DatasetError(f"the raw folder must exist, got {raw}",
-                           fix=f"medzoo datasets synth {dataset_id} {raw}  # or point at your download")
+        raise DatasetError(
+            f"the raw folder must exist, got {raw}",
+            fix=f"medzoo datasets synth {dataset_id} {raw}  # or point at your download",
+        )
     scan: Scan = adapter.scan(raw)
     problems = generic_problems(raw) + list(scan.problems)
     if not scan.records and not any(p.fatal for p in problems):
-        problems.append(Problem(".", f"no {dataset_id} items found in any known layout "
-                                     f"({'; '.join(adapter.spec.layouts)})", fatal=True))
+        problems.append(
+            Problem(
+                ".",
+                f"no {dataset_id} items found in any known layout ({'; '.join(adapter.spec.layouts)})",
+                fatal=True,
+            )
+        )
     counts = Counter(r.label for r in scan.records if r.label >= 0)
     per_class = {name: counts.get(i, 0) for i, name in enumerate(adapter.spec.classes)}
     if adapter.spec.task == "multilabel":

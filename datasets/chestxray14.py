@@ -121,12 +121,17 @@ class ChestXray14(DatasetAdapter):
             name = row["image"]
             where = f"row {row['row']} ({name})"
             if name in listed:
-                problems.append(Problem(row["csv"], f"{where}: the image is listed twice; the first row is used"))
+                problems.append(
+                    Problem(row["csv"], f"{where}: the image is listed twice; the first row is used")
+                )
                 continue
             listed.add(name)
             if name not in images:
                 problems.append(
-                    Problem(row["csv"], f"{where} points nowhere: no {name} under the raw folder; extract its images_0xx archive")
+                    Problem(
+                        row["csv"],
+                        f"{where} points nowhere: no {name} under the raw folder; extract its images_0xx archive",
+                    )
                 )
                 continue
             split = splits.get(name) if splits is not None else None
@@ -146,14 +151,25 @@ class ChestXray14(DatasetAdapter):
                     labels=row["labels"],
                     patient_id=row["patient_id"],
                     official_split=split,
-                    extra={"boxes": boxes.get(name, []), "age": row["age"], "view": row["view"],
-                           "csv": row["csv"], "row": row["row"]},
+                    extra={
+                        "boxes": boxes.get(name, []),
+                        "age": row["age"],
+                        "view": row["view"],
+                        "csv": row["csv"],
+                        "row": row["row"],
+                    },
                 )
             )
         for name in sorted(set(boxes) - {r.source.rsplit("/", 1)[-1] for r in records}):
-            problems.append(Problem("BBox_List_2017.csv", f"boxes for {name} point to no usable image; they are not used"))
+            problems.append(
+                Problem("BBox_List_2017.csv", f"boxes for {name} point to no usable image; they are not used")
+            )
         for name in sorted(set(images) - listed):
-            problems.append(Problem(images[name], "stray image: no row of the Data_Entry CSV describes it; it is not used"))
+            problems.append(
+                Problem(
+                    images[name], "stray image: no row of the Data_Entry CSV describes it; it is not used"
+                )
+            )
         nested = any(re.search(r"(^|/)images_\d+/images/", rel) for rel in images.values())
         layout = "kaggle" if nested else "nih"
         return Scan(records=records, problems=problems, layout=layout)
@@ -209,10 +225,14 @@ def _index_pngs(raw: Path, problems: list[Problem]) -> dict[str, str]:
             problems.append(Problem(rel, f"not a PNG file (starts {head!r}); re-extract it"))
             continue
         if b"IEND" not in tail:
-            problems.append(Problem(rel, "truncated PNG: no IEND chunk; re-download or re-extract its archive"))
+            problems.append(
+                Problem(rel, "truncated PNG: no IEND chunk; re-download or re-extract its archive")
+            )
             continue
         if path.name in images:
-            problems.append(Problem(rel, f"a second copy of {path.name} (first: {images[path.name]}); it is not used"))
+            problems.append(
+                Problem(rel, f"a second copy of {path.name} (first: {images[path.name]}); it is not used")
+            )
             continue
         images[path.name] = rel
     return images
@@ -257,7 +277,9 @@ def read_data_entry(path: Path, raw: Path, problems: list[Problem]) -> list[dict
             continue
         fields = [f.strip() for f in line.split(",")]
         if len(fields) < need:
-            problems.append(Problem(rel, f"row {n} must have at least {need} fields, found {len(fields)}: {line!r}"))
+            problems.append(
+                Problem(rel, f"row {n} must have at least {need} fields, found {len(fields)}: {line!r}")
+            )
             continue
         image, patient = fields[cols["image"]], fields[cols["patient"]]
         labels = parse_findings(fields[cols["labels"]])
@@ -307,7 +329,10 @@ def parse_age(text: str) -> int | None:
 
 def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | None:
     """Image name -> "train"/"test" from the official lists; None when they are absent."""
-    found = {split: _find(raw, name) for split, name in (("train", "train_val_list.txt"), ("test", "test_list.txt"))}
+    found = {
+        split: _find(raw, name)
+        for split, name in (("train", "train_val_list.txt"), ("test", "test_list.txt"))
+    }
     if not found["train"] and not found["test"]:
         problems.append(
             Problem(
@@ -335,7 +360,9 @@ def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | No
                 continue
             if name in splits and splits[name] != split:
                 problems.append(
-                    Problem(paths[0].relative_to(raw).as_posix(), f"{name} is in both split lists; it is left out")
+                    Problem(
+                        paths[0].relative_to(raw).as_posix(), f"{name} is in both split lists; it is left out"
+                    )
                 )
                 splits[name] = ""
             else:
@@ -343,7 +370,9 @@ def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | No
     return {k: v for k, v in splits.items() if v}
 
 
-def _read_boxes(raw: Path, problems: list[Problem]) -> dict[str, list[tuple[str, float, float, float, float]]]:
+def _read_boxes(
+    raw: Path, problems: list[Problem]
+) -> dict[str, list[tuple[str, float, float, float, float]]]:
     """Image name -> [(finding, x, y, w, h)] from BBox_List_2017.csv (optional)."""
     paths = _find(raw, "bbox_list_2017.csv")
     if not paths:
@@ -358,14 +387,19 @@ def _read_boxes(raw: Path, problems: list[Problem]) -> dict[str, list[tuple[str,
         try:
             x, y, w, h = (float(v) for v in fields[2:6])
         except ValueError:
-            problems.append(Problem(rel, f"row {n} must read image,finding,x,y,w,h, found {line!r}; row not used"))
+            problems.append(
+                Problem(rel, f"row {n} must read image,finding,x,y,w,h, found {line!r}; row not used")
+            )
             continue
         if label not in FINDINGS:
-            problems.append(Problem(rel, f"row {n} ({fields[0]}): unknown finding {fields[1]!r}; row not used"))
+            problems.append(
+                Problem(rel, f"row {n} ({fields[0]}): unknown finding {fields[1]!r}; row not used")
+            )
             continue
         if w <= 0 or h <= 0:
-            problems.append(Problem(rel, f"row {n} ({fields[0]}): w > 0 and h > 0 must hold, got w={w}, h={h}"))
+            problems.append(
+                Problem(rel, f"row {n} ({fields[0]}): w > 0 and h > 0 must hold, got w={w}, h={h}")
+            )
             continue
         boxes.setdefault(fields[0], []).append((label, x, y, w, h))
     return boxes
-

@@ -21,7 +21,16 @@ from medzoo.datasets.chestxray14 import FINDINGS
 from medzoo.errors import ConfigError
 
 SIZE = 128  # the release is 1024 x 1024; readers never assume a size
-BBOX_CLASSES = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax")
+BBOX_CLASSES = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+)
 HEADER = (
     "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
     "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]"
@@ -34,15 +43,25 @@ _CAUSES = {
     "copd": (0.1, {"Emphysema": 0.8, "Pneumothorax": 0.25, "Fibrosis": 0.15}),
 }
 _BASE = {
-    "Atelectasis": 0.06, "Infiltration": 0.06, "Fibrosis": 0.05, "Pleural_Thickening": 0.07, "Hernia": 0.03,
-    "Pneumothorax": 0.04, "Nodule": 0.04, "Edema": 0.02, "Consolidation": 0.02, "Mass": 0.02,
+    "Atelectasis": 0.06,
+    "Infiltration": 0.06,
+    "Fibrosis": 0.05,
+    "Pleural_Thickening": 0.07,
+    "Hernia": 0.03,
+    "Pneumothorax": 0.04,
+    "Nodule": 0.04,
+    "Edema": 0.02,
+    "Consolidation": 0.02,
+    "Mass": 0.02,
 }
 
 
 def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     """Write ``patients`` patients with 1-3 follow-up images each (about a quarter in test_list.txt)."""
     if patients < 4:
-        raise ConfigError(f"patients >= 4 must hold for a ChestX-ray14 phantom (2 per split), got patients={patients}")
+        raise ConfigError(
+            f"patients >= 4 must hold for a ChestX-ray14 phantom (2 per split), got patients={patients}"
+        )
     import cv2
 
     from medzoo.datasets.imaging import encode_png
@@ -50,7 +69,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     cv2.setNumThreads(1)
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
-    test_patients = set(rng.choice(np.arange(1, patients + 1), size=max(2, round(patients * 0.25)), replace=False))
+    test_patients = set(
+        rng.choice(np.arange(1, patients + 1), size=max(2, round(patients * 0.25)), replace=False)
+    )
     entries, boxes, lists = [], [], {"train": [], "test": []}
     count = 0
     for pid in range(1, patients + 1):
@@ -81,7 +102,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     (out / "Data_Entry_2017_v2020.csv").write_text(HEADER + "\n" + "\n".join(entries) + "\n")
     (out / "train_val_list.txt").write_text("\n".join(sorted(lists["train"])) + "\n")
     (out / "test_list.txt").write_text("\n".join(sorted(lists["test"])) + "\n")
-    (out / "BBox_List_2017.csv").write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n" + "\n".join(boxes) + "\n")
+    (out / "BBox_List_2017.csv").write_text(
+        "Image Index,Finding Label,Bbox [x,y,w,h],,,\n" + "\n".join(boxes) + "\n"
+    )
 
 
 def _draw_findings(rng: np.random.Generator, *, keep: set[str]) -> set[str]:
@@ -120,8 +143,17 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
     for k in range(6):  # ribs: faint arcs across the lungs
         y = cy - lung_h + k * lung_h * 0.33
         for side in (-1, 1):
-            cv2.ellipse(img, (round(cx + side * 0.05 * s), round(y)), (round(0.22 * s), round(0.05 * s)), 0,
-                        200 if side > 0 else -20, 340 if side > 0 else 160, 0.05, 1, cv2.LINE_AA)
+            cv2.ellipse(
+                img,
+                (round(cx + side * 0.05 * s), round(y)),
+                (round(0.22 * s), round(0.05 * s)),
+                0,
+                200 if side > 0 else -20,
+                340 if side > 0 else 160,
+                0.05,
+                1,
+                cv2.LINE_AA,
+            )
     cv2.rectangle(img, (round(cx - 0.06 * s), 0), (round(cx + 0.06 * s), s), 0.22, -1)  # mediastinum + spine
     ctr = rng.uniform(0.52, 0.62) if "Cardiomegaly" in findings else rng.uniform(0.36, 0.5)
     heart_w = ctr * 0.94 * s / 2
@@ -136,8 +168,17 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
 
     def blob(x: float, y: float, rx: float, ry: float, value: float, blur: float, angle: float = 0.0) -> None:
         layer = np.zeros((s, s), np.float32)
-        cv2.ellipse(layer, (round(x), round(y)), (max(round(rx), 1), max(round(ry), 1)), angle, 0, 360, value, -1,
-                    cv2.LINE_AA)
+        cv2.ellipse(
+            layer,
+            (round(x), round(y)),
+            (max(round(rx), 1), max(round(ry), 1)),
+            angle,
+            0,
+            360,
+            value,
+            -1,
+            cv2.LINE_AA,
+        )
         np.add(opacity, cv2.GaussianBlur(layer, (0, 0), blur) if blur > 0 else layer, out=opacity)
 
     def lung_point(side: int, low: float = -0.8, high: float = 0.8) -> tuple[float, float]:
@@ -168,12 +209,22 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
         if finding in findings:  # dense lobar (consolidation) or fluffy (pneumonia) opacity
             x, y = lung_point(side(), -0.2, 0.6)
             r = rng.uniform(*size)
-            blob(x, y, r, r * rng.uniform(0.6, 1.0), value, 2.0 if finding == "Consolidation" else 3.5, rng.uniform(0, 180))
+            blob(
+                x,
+                y,
+                r,
+                r * rng.uniform(0.6, 1.0),
+                value,
+                2.0 if finding == "Consolidation" else 3.5,
+                rng.uniform(0, 180),
+            )
             where[finding] = (x - r, y - r, 2 * r, 2 * r)
     if "Infiltration" in findings:  # patchy, ill-defined opacities in one region
         x0, y0 = lung_point(side(), -0.5, 0.5)
         for _ in range(int(rng.integers(3, 7))):
-            blob(x0 + rng.normal(0, 5), y0 + rng.normal(0, 6), rng.uniform(2, 5), rng.uniform(2, 5), 0.14, 2.5)
+            blob(
+                x0 + rng.normal(0, 5), y0 + rng.normal(0, 6), rng.uniform(2, 5), rng.uniform(2, 5), 0.14, 2.5
+            )
         where["Infiltration"] = (x0 - 12, y0 - 14, 24, 28)
     if "Edema" in findings:  # bilateral perihilar haze ("bat wings")
         for sd in (-1, 1):
@@ -197,19 +248,36 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
             x, y = lung_point(side(), 0.0, 0.85)
             a = rng.uniform(0, math.pi)
             d = rng.uniform(3, 7)
-            cv2.line(layer, (round(x), round(y)), (round(x + d * math.cos(a)), round(y + d * math.sin(a))), 0.12, 1,
-                     cv2.LINE_AA)
+            cv2.line(
+                layer,
+                (round(x), round(y)),
+                (round(x + d * math.cos(a)), round(y + d * math.sin(a))),
+                0.12,
+                1,
+                cv2.LINE_AA,
+            )
         opacity += layer * lungs
     if "Pleural_Thickening" in findings:  # a bright rim along the lateral chest wall
         sd = side()
         lx, ly = centres[(sd + 1) // 2]
-        cv2.ellipse(opacity, (round(lx), round(ly)), (round(lung_w), round(lung_h)), sd * 4,
-                    -60 if sd > 0 else 120, 60 if sd > 0 else 240, rng.uniform(0.2, 0.3), 2, cv2.LINE_AA)
+        cv2.ellipse(
+            opacity,
+            (round(lx), round(ly)),
+            (round(lung_w), round(lung_h)),
+            sd * 4,
+            -60 if sd > 0 else 120,
+            60 if sd > 0 else 240,
+            rng.uniform(0.2, 0.3),
+            2,
+            cv2.LINE_AA,
+        )
     if "Hernia" in findings:  # a retrocardiac round opacity with an air-fluid level
         x, y = hx + rng.normal(0, 3), hy + 0.08 * s
         r = rng.uniform(6, 9)
         blob(x, y, r, r, 0.15, 0.8)
-        cv2.rectangle(opacity, (round(x - r * 0.8), round(y - r * 0.7)), (round(x + r * 0.8), round(y)), -0.25, -1)
+        cv2.rectangle(
+            opacity, (round(x - r * 0.8), round(y - r * 0.7)), (round(x + r * 0.8), round(y)), -0.25, -1
+        )
         cv2.line(opacity, (round(x - r * 0.8), round(y)), (round(x + r * 0.8), round(y)), 0.2, 1)
     img += opacity
     if "Pneumothorax" in findings:  # apical/lateral lucency without markings, with a pleural line
@@ -219,13 +287,35 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
         cv2.ellipse(rim, (round(lx), round(ly)), (round(lung_w), round(lung_h)), sd * 4, 0, 360, 1.0, -1)
         inner = np.zeros((s, s), np.float32)
         shrink = rng.uniform(0.65, 0.85)
-        cv2.ellipse(inner, (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
-                    (round(lung_w * shrink), round(lung_h * shrink)), sd * 4, 0, 360, 1.0, -1)
+        cv2.ellipse(
+            inner,
+            (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
+            (round(lung_w * shrink), round(lung_h * shrink)),
+            sd * 4,
+            0,
+            360,
+            1.0,
+            -1,
+        )
         gap = np.clip(rim - inner, 0, 1)
         img = img * (1 - gap) + gap * (img.min() + 0.02)
-        cv2.ellipse(img, (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
-                    (round(lung_w * shrink), round(lung_h * shrink)), sd * 4, 0, 360, 0.35, 1, cv2.LINE_AA)
-        where["Pneumothorax"] = (lx - lung_w, ly - lung_h, 2 * lung_w, 2 * lung_h * (1 - shrink) + lung_h * 0.6)
+        cv2.ellipse(
+            img,
+            (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
+            (round(lung_w * shrink), round(lung_h * shrink)),
+            sd * 4,
+            0,
+            360,
+            0.35,
+            1,
+            cv2.LINE_AA,
+        )
+        where["Pneumothorax"] = (
+            lx - lung_w,
+            ly - lung_h,
+            2 * lung_w,
+            2 * lung_h * (1 - shrink) + lung_h * 0.6,
+        )
     # distractors: nipple and breast shadows, ECG leads, a side marker
     if sex == "F" or rng.random() < 0.3:
         for sd in (-1, 1):
@@ -245,7 +335,9 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
     matrix[:, 2] += rng.normal(0, 2.5, 2)
     img = cv2.warpAffine(img, matrix, (s, s), borderMode=cv2.BORDER_REPLICATE)
     for key, (x, y, w, h) in list(where.items()):
-        corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], np.float32) @ matrix.T
+        corners = (
+            np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], np.float32) @ matrix.T
+        )
         x0, y0 = np.clip(corners.min(0), 0, s - 1)
         x1, y1 = np.clip(corners.max(0), 0, s - 1)
         where[key] = (float(x0), float(y0), float(max(x1 - x0, 1)), float(max(y1 - y0, 1)))

@@ -22,9 +22,13 @@ from medzoo.paths import atomic_write_bytes, atomic_write_json, atomic_write_tex
 DEFAULT_MAX_HAMMING = 24
 
 
-def dedup_against(prepared_eval: str | Path, prepared_train: str | Path, *,
-                  max_hamming: int = DEFAULT_MAX_HAMMING, splits: tuple[str, ...] = ("train", "val", "test")
-                  ) -> dict[str, Any]:
+def dedup_against(
+    prepared_eval: str | Path,
+    prepared_train: str | Path,
+    *,
+    max_hamming: int = DEFAULT_MAX_HAMMING,
+    splits: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, Any]:
     """Remove from ``prepared_eval`` every row whose image occurs in ``prepared_train``; return the report.
 
     ``splits`` are the training set's splits to compare against (all by default:
@@ -44,18 +48,24 @@ def dedup_against(prepared_eval: str | Path, prepared_train: str | Path, *,
     near = np.zeros(len(ev), bool)
     rest = np.where(~exact)[0]
     if len(rest) and len(tr):
-        h_ev = np.stack([perceptual_hash(read_image(prepared_eval / ev["path"].iloc[i], grey=True)) for i in rest])
+        h_ev = np.stack(
+            [perceptual_hash(read_image(prepared_eval / ev["path"].iloc[i], grey=True)) for i in rest]
+        )
         h_tr = np.stack([perceptual_hash(read_image(prepared_train / p, grey=True)) for p in tr["path"]])
         best = np.full(len(rest), 1 << 30)
         for start in range(0, len(h_tr), 4096):
-            best = np.minimum(best, hamming_matrix(h_ev, h_tr[start:start + 4096]).min(axis=1))
+            best = np.minimum(best, hamming_matrix(h_ev, h_tr[start : start + 4096]).min(axis=1))
         near[rest] = best <= max_hamming
     drop = exact | near
     report = {
         "against": str(read_info(prepared_train).get("id", prepared_train)),
         "against_path": str(prepared_train.resolve()),
-        "exact": int(exact.sum()), "near": int(near.sum()), "removed": int(drop.sum()),
-        "kept": int((~drop).sum()), "max_hamming": max_hamming, "hash": "dct-phash-256",
+        "exact": int(exact.sum()),
+        "near": int(near.sum()),
+        "removed": int(drop.sum()),
+        "kept": int((~drop).sum()),
+        "max_hamming": max_hamming,
+        "hash": "dct-phash-256",
         "removed_paths": ev["path"][drop].tolist(),
     }
     kept = ev[~drop].reset_index(drop=True)

@@ -116,28 +116,48 @@ class FigshareBrain(DatasetAdapter):
                 continue
             number = _number(source)
             if number is not None and number in seen:
-                duplicates += 1  # the same slice loose and inside a zip: keep the first (loose copies sort first)
+                duplicates += (
+                    1  # the same slice loose and inside a zip: keep the first (loose copies sort first)
+                )
                 continue
             if number is not None:
                 seen[number] = source
             fold = None
             if cvind is not None and number is not None and 1 <= number <= cvind.size:
                 fold = int(cvind[number - 1])
-            records.append(RawRecord(
-                source=source, label=fields["label"] - 1, labels=(CLASSES[fields["label"] - 1],),
-                patient_id=fields["pid"], official_fold=fold,
-                extra={"number": number, "shape": fields["shape"]},
-            ))
+            records.append(
+                RawRecord(
+                    source=source,
+                    label=fields["label"] - 1,
+                    labels=(CLASSES[fields["label"] - 1],),
+                    patient_id=fields["pid"],
+                    official_fold=fold,
+                    extra={"number": number, "shape": fields["shape"]},
+                )
+            )
         if duplicates:
-            problems.append(Problem(".", f"{duplicates} slice(s) found twice (loose and inside a zip); "
-                                         "used one copy of each"))
+            problems.append(
+                Problem(
+                    ".", f"{duplicates} slice(s) found twice (loose and inside a zip); used one copy of each"
+                )
+            )
         if cvind is None:
-            problems.append(Problem("cvind.mat", "not found: the official patient-level 5 folds are unavailable; "
-                                                 "prepare falls back to a patient-level split"))
+            problems.append(
+                Problem(
+                    "cvind.mat",
+                    "not found: the official patient-level 5 folds are unavailable; "
+                    "prepare falls back to a patient-level split",
+                )
+            )
         elif records and any(r.official_fold is None for r in records):
             missing = sum(r.official_fold is None for r in records)
-            problems.append(Problem(cvind_source, f"has {cvind.size} entries but {missing} slice(s) have no fold "
-                                                  "(file number missing or beyond cvind); official folds unavailable"))
+            problems.append(
+                Problem(
+                    cvind_source,
+                    f"has {cvind.size} entries but {missing} slice(s) have no fold "
+                    "(file number missing or beyond cvind); official folds unavailable",
+                )
+            )
             records = [dataclasses.replace(r, official_fold=None) for r in records]
         return Scan(records=records, problems=problems, layout=_layout_name(mats))
 
@@ -145,13 +165,24 @@ class FigshareBrain(DatasetAdapter):
         try:
             data = matlab.read_source(raw, record.source)
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise DatasetFormatError(f"{record.source}: cannot be read ({exc}); re-extract the download") from exc
+            raise DatasetFormatError(
+                f"{record.source}: cannot be read ({exc}); re-extract the download"
+            ) from exc
         fields = _read_cjdata(data, record.source, full=True)
-        image = to_uint8(fields["image"], low_pct=params["window_low_pct"], high_pct=params["window_high_pct"])
+        image = to_uint8(
+            fields["image"], low_pct=params["window_low_pct"], high_pct=params["window_high_pct"]
+        )
         mask = (fields["mask"] > 0).astype(np.uint8) * 255
         if params["roi_crop"]:
-            image, mask, _ = roi_crop(image, mask, threshold=params["threshold"], blur=params["blur"],
-                                      erode=params["erode"], dilate=params["dilate"], pad=params["pad"])
+            image, mask, _ = roi_crop(
+                image,
+                mask,
+                threshold=params["threshold"],
+                blur=params["blur"],
+                erode=params["erode"],
+                dilate=params["dilate"],
+                pad=params["pad"],
+            )
         size = params["image_size"]
         image = resize_square(image, size)
         mask = (resize_square(mask, size, nearest=True) > 127).astype(np.uint8) * 255
@@ -184,7 +215,11 @@ def _find_mats(raw: Path, problems: list[Problem]):
                 try:
                     zf = zipfile.ZipFile(path)
                     for source, _zip, member in matlab.iter_zip_members(zf, rel, depth=1):
-                        if member.lower().endswith(".mat") and "__MACOSX" not in member and not is_stray(member):
+                        if (
+                            member.lower().endswith(".mat")
+                            and "__MACOSX" not in member
+                            and not is_stray(member)
+                        ):
                             yield source
                 except (zipfile.BadZipFile, OSError) as exc:
                     problems.append(Problem(rel, f"not a readable zip ({exc}); re-download or extract it"))
@@ -207,7 +242,9 @@ def _read_cvind(data: bytes) -> np.ndarray:
     except OSError as exc:
         raise DatasetFormatError(f"not a MATLAB v7.3 (HDF5) file ({exc}); re-extract cvind.mat") from exc
     if folds.size == 0 or not np.all(np.isin(folds, np.arange(1, 11))):
-        raise DatasetFormatError(f"cvind values must be fold numbers 1..5, found {np.unique(folds)[:8].tolist()}")
+        raise DatasetFormatError(
+            f"cvind values must be fold numbers 1..5, found {np.unique(folds)[:8].tolist()}"
+        )
     return folds.astype(int)
 
 
@@ -232,8 +269,10 @@ def _read_cjdata(data: bytes, source: str, *, full: bool) -> dict[str, Any]:
     except DatasetFormatError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DatasetFormatError(f"{source}: not a readable MATLAB v7.3 (HDF5) file ({exc}); "
-                                 "the file is corrupt or truncated, re-extract it") from exc
+        raise DatasetFormatError(
+            f"{source}: not a readable MATLAB v7.3 (HDF5) file ({exc}); "
+            "the file is corrupt or truncated, re-extract it"
+        ) from exc
     if label_arr.size != 1 or label_arr[0] not in (1.0, 2.0, 3.0):
         raise DatasetFormatError(f"{source}: cjdata.label must be 1, 2 or 3, found {label_arr.tolist()}")
     if not pid:
@@ -242,8 +281,9 @@ def _read_cjdata(data: bytes, source: str, *, full: bool) -> dict[str, Any]:
         if out["image"].ndim != 2:
             raise DatasetFormatError(f"{source}: cjdata.image must be 2-D, found shape {out['image'].shape}")
         if out["mask"].shape != out["image"].shape:
-            raise DatasetFormatError(f"{source}: tumorMask shape {out['mask'].shape} must equal image shape "
-                                     f"{out['image'].shape}")
+            raise DatasetFormatError(
+                f"{source}: tumorMask shape {out['mask'].shape} must equal image shape {out['image'].shape}"
+            )
     out["label"] = int(label_arr[0])
     return out
 
@@ -282,16 +322,22 @@ def write_phantom(out: Path, *, patients: int, seed: int, size: int = 256) -> No
     tmp.mkdir()
     n_total = len(slices)
     for n, (image, mask, label, pid, _) in enumerate(slices, start=1):
-        matlab.write_mat73(tmp / f"{n}.mat", "cjdata", {
-            "label": (np.array([[float(label)]]), "double"),
-            "PID": (np.array([[ord(c) for c in pid]], dtype=np.uint16), "char"),
-            "image": (image.astype(np.int16), "int16"),
-            "tumorBorder": (_border(mask)[None, :], "double"),
-            "tumorMask": (mask.astype(np.uint8), "logical"),
-        })
+        matlab.write_mat73(
+            tmp / f"{n}.mat",
+            "cjdata",
+            {
+                "label": (np.array([[float(label)]]), "double"),
+                "PID": (np.array([[ord(c) for c in pid]], dtype=np.uint16), "char"),
+                "image": (image.astype(np.int16), "int16"),
+                "tumorBorder": (_border(mask)[None, :], "double"),
+                "tumorMask": (mask.astype(np.uint8), "logical"),
+            },
+        )
     bounds = np.linspace(0, n_total, num=min(4, n_total) + 1).round().astype(int)
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        with zipfile.ZipFile(out / f"brainTumorDataPublic_{lo + 1}-{hi}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zipfile.ZipFile(
+            out / f"brainTumorDataPublic_{lo + 1}-{hi}.zip", "w", zipfile.ZIP_DEFLATED
+        ) as zf:
             for n in range(lo + 1, hi + 1):  # fixed member dates: the same seed writes the same bytes
                 info = zipfile.ZipInfo(f"{n}.mat", date_time=(2017, 4, 2, 12, 0, 0))
                 zf.writestr(info, (tmp / f"{n}.mat").read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
@@ -302,8 +348,9 @@ def write_phantom(out: Path, *, patients: int, seed: int, size: int = 256) -> No
     (out / "README.txt").write_text(_README.format(n=n_total, date=_dt.date(2017, 4, 2).isoformat()))
 
 
-def phantom_patient(seed: int, index: int, *, size: int = 256
-                    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int, str, int]:
+def phantom_patient(
+    seed: int, index: int, *, size: int = 256
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int, str, int]:
     """Phantom patient ``index`` of ``seed``: ([(image, mask), ...], label 0..2, PID, cvind fold 1..5).
 
     Each patient has its own random stream, so patient ``index`` is the same whatever
@@ -340,8 +387,13 @@ def _border(mask: np.ndarray) -> np.ndarray:
     return pts.ravel()
 
 
-def brain_patient_slices(rng: np.random.Generator, label: int, n_slices: int, *, size: int = 256,
-                         ) -> list[tuple[np.ndarray, np.ndarray]]:
+def brain_patient_slices(
+    rng: np.random.Generator,
+    label: int,
+    n_slices: int,
+    *,
+    size: int = 256,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Slices of one phantom patient: (int16-range float image, bool tumour mask) pairs.
 
     Label 0 meningioma sits on the dura (brain edge or falx), 1 glioma in the
@@ -352,10 +404,16 @@ def brain_patient_slices(rng: np.random.Generator, label: int, n_slices: int, *,
     """
     s = size / 256.0
     head = {
-        "cx": size / 2 + rng.normal(0, 6 * s), "cy": size / 2 + rng.normal(0, 6 * s),
-        "a": rng.uniform(82, 102) * s, "b": rng.uniform(98, 116) * s, "angle": rng.normal(0, 0.08),
-        "scale": rng.uniform(400, 2600), "brain": rng.uniform(0.42, 0.58), "flip": rng.random() < 0.5,
-        "vent": rng.uniform(0.10, 0.2), "noise": rng.uniform(0.02, 0.07),
+        "cx": size / 2 + rng.normal(0, 6 * s),
+        "cy": size / 2 + rng.normal(0, 6 * s),
+        "a": rng.uniform(82, 102) * s,
+        "b": rng.uniform(98, 116) * s,
+        "angle": rng.normal(0, 0.08),
+        "scale": rng.uniform(400, 2600),
+        "brain": rng.uniform(0.42, 0.58),
+        "flip": rng.random() < 0.5,
+        "vent": rng.uniform(0.10, 0.2),
+        "noise": rng.uniform(0.02, 0.07),
     }
     tumour = _tumour_params(rng, label, head, s) if label >= 0 else None
     out = []
@@ -377,22 +435,48 @@ def _tumour_params(rng: np.random.Generator, label: int, head: dict, s: float) -
             r = rng.uniform(10, 22) * s
             cx = head["cx"] + rng.normal(0, 3 * s)
             cy = head["cy"] + rng.uniform(-0.7, -0.2) * b
-        return {"cx": cx, "cy": cy, "r": r, "gain": rng.uniform(1.35, 2.1), "irr": rng.uniform(0.0, 0.25),
-                "ring": 0.0, "necrosis": 0.0, "oedema": rng.uniform(0.0, 0.25), "elong": rng.uniform(1.0, 1.5),
-                "tail": rng.random() < 0.6}
+        return {
+            "cx": cx,
+            "cy": cy,
+            "r": r,
+            "gain": rng.uniform(1.35, 2.1),
+            "irr": rng.uniform(0.0, 0.25),
+            "ring": 0.0,
+            "necrosis": 0.0,
+            "oedema": rng.uniform(0.0, 0.25),
+            "elong": rng.uniform(1.0, 1.5),
+            "tail": rng.random() < 0.6,
+        }
     if label == 1:  # glioma: intra-axial anywhere in the parenchyma
         theta = rng.uniform(0, 2 * np.pi)
         rad = rng.uniform(0.15, 0.72)
         r = rng.uniform(12, 32) * s
-        return {"cx": head["cx"] + rad * a * np.cos(theta), "cy": head["cy"] + rad * b * np.sin(theta), "r": r,
-                "gain": rng.uniform(1.15, 1.9), "irr": rng.uniform(0.3, 0.8), "ring": rng.uniform(0.0, 1.0),
-                "necrosis": rng.uniform(0.0, 0.7), "oedema": rng.uniform(0.2, 0.7), "elong": rng.uniform(1.0, 1.6),
-                "tail": False}
+        return {
+            "cx": head["cx"] + rad * a * np.cos(theta),
+            "cy": head["cy"] + rad * b * np.sin(theta),
+            "r": r,
+            "gain": rng.uniform(1.15, 1.9),
+            "irr": rng.uniform(0.3, 0.8),
+            "ring": rng.uniform(0.0, 1.0),
+            "necrosis": rng.uniform(0.0, 0.7),
+            "oedema": rng.uniform(0.2, 0.7),
+            "elong": rng.uniform(1.0, 1.6),
+            "tail": False,
+        }
     # pituitary: sella, centre-bottom, small to macroadenoma
     r = rng.uniform(7, 20) * s
-    return {"cx": head["cx"] + rng.normal(0, 5 * s), "cy": head["cy"] + rng.uniform(0.25, 0.5) * b, "r": r,
-            "gain": rng.uniform(1.2, 1.9), "irr": rng.uniform(0.0, 0.35), "ring": 0.0,
-            "necrosis": rng.uniform(0.0, 0.3), "oedema": 0.0, "elong": rng.uniform(1.0, 1.4), "tail": False}
+    return {
+        "cx": head["cx"] + rng.normal(0, 5 * s),
+        "cy": head["cy"] + rng.uniform(0.25, 0.5) * b,
+        "r": r,
+        "gain": rng.uniform(1.2, 1.9),
+        "irr": rng.uniform(0.0, 0.35),
+        "ring": 0.0,
+        "necrosis": rng.uniform(0.0, 0.3),
+        "oedema": 0.0,
+        "elong": rng.uniform(1.0, 1.4),
+        "tail": False,
+    }
 
 
 def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | None, z: float, size: int):
@@ -419,15 +503,28 @@ def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | No
     # ventricles (dark CSF) near the centre, choroid plexus distractor
     vent = head["vent"] * (1 - abs(z))
     for side in (-1, 1):
-        vm = blob_mask(shape, (head["cy"] - 0.1 * b, head["cx"] + side * 0.12 * a), vent * b, rng=rng,
-                       elongation=0.45, angle=np.pi / 2, irregularity=0.2)
+        vm = blob_mask(
+            shape,
+            (head["cy"] - 0.1 * b, head["cx"] + side * 0.12 * a),
+            vent * b,
+            rng=rng,
+            elongation=0.45,
+            angle=np.pi / 2,
+            irregularity=0.2,
+        )
         img = np.where(vm, 0.12 + 0.03 * tex, img)
     # label-independent distractors: bright vessels / sinus, a bright spot anywhere
     for _ in range(int(rng.integers(1, 5))):
         ang, rad = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.95)
         c = (head["cy"] + rad * b * np.sin(ang), head["cx"] + rad * a * np.cos(ang))
-        vm = blob_mask(shape, c, rng.uniform(1.5, 7) * size / 256, rng=rng, elongation=rng.uniform(1, 4),
-                       angle=rng.uniform(0, np.pi))
+        vm = blob_mask(
+            shape,
+            c,
+            rng.uniform(1.5, 7) * size / 256,
+            rng=rng,
+            elongation=rng.uniform(1, 4),
+            angle=rng.uniform(0, np.pi),
+        )
         img = np.where(vm & (rr < 1.0), img * rng.uniform(1.3, 2.0), img)
     if rng.random() < 0.4:  # the normal pituitary gland / a vessel at the sella, whatever the class
         c = (head["cy"] + rng.uniform(0.25, 0.5) * b, head["cx"] + rng.normal(0, 5 * size / 256))
@@ -447,15 +544,28 @@ def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | No
     return np.clip(img, 0, 32767).round(), np.ascontiguousarray(m)
 
 
-def _draw_tumour(rng: np.random.Generator, img: np.ndarray, label: int, t: dict, z: float, *, rr: np.ndarray,
-                 brain: np.ndarray, xx: np.ndarray, yy: np.ndarray, head: dict) -> tuple[np.ndarray, np.ndarray]:
+def _draw_tumour(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    label: int,
+    t: dict,
+    z: float,
+    *,
+    rr: np.ndarray,
+    brain: np.ndarray,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    head: dict,
+) -> tuple[np.ndarray, np.ndarray]:
     """The tumour's cross-section at depth ``z``: (image, bool mask)."""
     import cv2
 
     shape = img.shape
     r = t["r"] * np.sqrt(max(1.0 - (2 * z) ** 2 * 0.6, 0.25)) * rng.uniform(0.92, 1.08)
     c = (t["cy"] + rng.normal(0, 1.0), t["cx"] + rng.normal(0, 1.0))
-    m = blob_mask(shape, c, r, rng=rng, irregularity=t["irr"], elongation=t["elong"], angle=rng.uniform(0, np.pi))
+    m = blob_mask(
+        shape, c, r, rng=rng, irregularity=t["irr"], elongation=t["elong"], angle=rng.uniform(0, np.pi)
+    )
     if label == 0:
         m &= rr <= 1.0  # meningioma does not cross the skull
     else:

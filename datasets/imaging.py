@@ -60,7 +60,9 @@ def to_uint8(array: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5)
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
     if not (0.0 <= low_pct < high_pct <= 100.0):
-        raise ValueError(f"0 <= low_pct < high_pct <= 100 must hold, got low_pct={low_pct}, high_pct={high_pct}")
+        raise ValueError(
+            f"0 <= low_pct < high_pct <= 100 must hold, got low_pct={low_pct}, high_pct={high_pct}"
+        )
     f = a.astype(np.float64)
     finite = f[np.isfinite(f)]
     if finite.size == 0:
@@ -133,7 +135,9 @@ def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarra
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DatasetFormatError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from exc
+        raise DatasetFormatError(
+            f"{path}: cannot be read ({exc.strerror}); check the path and permissions"
+        ) from exc
     problem = truncation(data)
     if problem is not None:
         raise DatasetFormatError(f"{path}: {problem}")
@@ -148,7 +152,9 @@ def _decode_dicom(data: bytes, name: str | None) -> np.ndarray:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for broken files
         prefix = f"{name}: " if name else ""
-        raise DatasetFormatError(f"{prefix}DICOM pixel data cannot be decoded ({exc}); re-download the file") from exc
+        raise DatasetFormatError(
+            f"{prefix}DICOM pixel data cannot be decoded ({exc}); re-download the file"
+        ) from exc
     arr = np.asarray(arr)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = arr.max() - arr

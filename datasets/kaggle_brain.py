@@ -40,10 +40,18 @@ from medzoo.datasets.preprocess import roi_crop
 
 #: normalised folder name -> figshare label (None: no tumour, left out)
 FOLDERS: dict[str, int | None] = {
-    "meningioma": 0, "meningiomatumor": 0, "meningiomatumour": 0,
-    "glioma": 1, "gliomatumor": 1, "gliomatumour": 1,
-    "pituitary": 2, "pituitarytumor": 2, "pituitarytumour": 2,
-    "notumor": None, "notumour": None, "notumortumor": None,
+    "meningioma": 0,
+    "meningiomatumor": 0,
+    "meningiomatumour": 0,
+    "glioma": 1,
+    "gliomatumor": 1,
+    "gliomatumour": 1,
+    "pituitary": 2,
+    "pituitarytumor": 2,
+    "pituitarytumour": 2,
+    "notumor": None,
+    "notumour": None,
+    "notumortumor": None,
 }
 SPLIT_DIRS = {"training": "train", "testing": "test", "train": "train", "test": "test"}
 
@@ -87,7 +95,8 @@ class KaggleBrain(DatasetAdapter):
     spec = SPEC
     # the same ROI crop as figshare-brain, so a cross-dataset evaluation sees images prepared alike
     default_params: dict[str, Any] = {
-        k: FigshareBrain.default_params[k] for k in ("roi_crop", "threshold", "blur", "erode", "dilate", "pad")
+        k: FigshareBrain.default_params[k]
+        for k in ("roi_crop", "threshold", "blur", "erode", "dilate", "pad")
     }
     steps = (
         "read grey (JPEG, any size)",
@@ -112,13 +121,21 @@ class KaggleBrain(DatasetAdapter):
             key = normalise_folder(d.name)
             if key not in FOLDERS:
                 if any(has_image_suffix(f) for f in files):
-                    problems.append(Problem(rel.as_posix() or ".", f"unknown class folder {d.name!r}; ignored "
-                                            "(known: glioma[_tumor], meningioma[_tumor], pituitary[_tumor], "
-                                            "no_tumor/notumor)"))
+                    problems.append(
+                        Problem(
+                            rel.as_posix() or ".",
+                            f"unknown class folder {d.name!r}; ignored "
+                            "(known: glioma[_tumor], meningioma[_tumor], pituitary[_tumor], "
+                            "no_tumor/notumor)",
+                        )
+                    )
                 continue
             names.add(d.name)
             label = FOLDERS[key]
-            part = next((SPLIT_DIRS[normalise_folder(p)] for p in rel.parts if normalise_folder(p) in SPLIT_DIRS), None)
+            part = next(
+                (SPLIT_DIRS[normalise_folder(p)] for p in rel.parts if normalise_folder(p) in SPLIT_DIRS),
+                None,
+            )
             for f in files:
                 src = (rel / f).as_posix()
                 if not has_image_suffix(f, (".jpg", ".jpeg", ".png", ".bmp")):
@@ -132,10 +149,19 @@ class KaggleBrain(DatasetAdapter):
                     problems.append(Problem(src, why))
                     continue
                 stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{part or 'x'}_{d.name}_{Path(f).stem}").strip("_")
-                records.append(RawRecord(source=src, label=label, labels=(CLASSES[label],), patient_id=stem,
-                                         extra={"kaggle_split": part}))
+                records.append(
+                    RawRecord(
+                        source=src,
+                        label=label,
+                        labels=(CLASSES[label],),
+                        patient_id=stem,
+                        extra={"kaggle_split": part},
+                    )
+                )
         if excluded:
-            problems.append(Problem(".", f"{excluded} no-tumour image(s) left out (not a figshare-brain class)"))
+            problems.append(
+                Problem(".", f"{excluded} no-tumour image(s) left out (not a figshare-brain class)")
+            )
         sartaj = any("_tumor" in n.lower() for n in names)
         layout = "Sartaj (3264)" if sartaj else "Nickparvar (7023)" if names else "unrecognised"
         return Scan(records=records, problems=problems, layout=layout, excluded={"no_tumour": excluded})
@@ -143,8 +169,15 @@ class KaggleBrain(DatasetAdapter):
     def load(self, raw: Path, record: RawRecord, params: dict[str, Any]) -> list[PreparedItem]:
         image = read_image(raw / record.source, grey=True)
         if params["roi_crop"]:
-            image, _, _ = roi_crop(image, None, threshold=params["threshold"], blur=params["blur"],
-                                   erode=params["erode"], dilate=params["dilate"], pad=params["pad"])
+            image, _, _ = roi_crop(
+                image,
+                None,
+                threshold=params["threshold"],
+                blur=params["blur"],
+                erode=params["erode"],
+                dilate=params["dilate"],
+                pad=params["pad"],
+            )
         return [PreparedItem(key=record.patient_id, image=resize_square(image, params["image_size"]))]
 
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
@@ -170,7 +203,9 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
         label = [0, 1, 2, None][p % 4] if p < 4 else [0, 1, 2, None][int(rng.integers(0, 4))]
         size = int(rng.choice([256, 512, 512, 350]))
         prng = np.random.default_rng([seed, 303, p])
-        for img, _ in brain_patient_slices(prng, -1 if label is None else label, int(prng.integers(2, 4)), size=size):
+        for img, _ in brain_patient_slices(
+            prng, -1 if label is None else label, int(prng.integers(2, 4)), size=size
+        ):
             items.append((to_uint8(img), label))
     order = rng.permutation(len(items))
     counters: dict[tuple[str, int | None], int] = {}

@@ -102,7 +102,9 @@ class PreparedDataset(Dataset):
             image = np.repeat(image[:, :, None], 3, axis=2)
         mask = None
         if row["mask_path"]:
-            mask = resize_square(read_image(self.root / row["mask_path"], grey=True), self.image_size, nearest=True)
+            mask = resize_square(
+                read_image(self.root / row["mask_path"], grey=True), self.image_size, nearest=True
+            )
         return image, mask
 
     def _raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -127,8 +129,11 @@ class PreparedDataset(Dataset):
             image, mask = out["image"], out["mask"]
         x = image.astype(np.float32).transpose(2, 0, 1) / 255.0
         x = (x - self.mean) / self.std
-        target = torch.from_numpy(self.targets[i]) if self.task == "multilabel" else torch.tensor(
-            int(self.targets[i]), dtype=torch.int64)
+        target = (
+            torch.from_numpy(self.targets[i])
+            if self.task == "multilabel"
+            else torch.tensor(int(self.targets[i]), dtype=torch.int64)
+        )
         return {
             "image": torch.from_numpy(np.ascontiguousarray(x)),
             "target": target,
@@ -141,7 +146,9 @@ class PreparedDataset(Dataset):
         """Decode once into ``.cache/<key>.u8`` files (written atomically), then map them read-only."""
         import hashlib
 
-        key = hashlib.sha256("|".join([*self.manifest["sha256"], str(self.image_size)]).encode()).hexdigest()[:16]
+        key = hashlib.sha256("|".join([*self.manifest["sha256"], str(self.image_size)]).encode()).hexdigest()[
+            :16
+        ]
         cache = self.root / ".cache"
         n, s = len(self), self.image_size
         img_path, mask_path = cache / f"{key}-images.u8", cache / f"{key}-masks.u8"
@@ -160,18 +167,26 @@ class PreparedDataset(Dataset):
         return images, masks
 
 
-def _select(df, *, split: str, fold: int | None, dataset_id: str):  # noqa: ANN001, ANN202
+def _select(df, *, split: str, fold: int | None, dataset_id: str):
     """Rows of ``split``; with ``fold`` the CV view: val = that fold, train = the other folds."""
     if fold is None:
         out = df[df["split"] == split]
     else:
         folds = sorted(int(f) for f in df["fold"].unique() if f >= 0)
         if fold not in folds:
-            raise ConfigError(f"fold must be one of {folds or 'none (prepare with --folds K)'}, got fold={fold}")
+            raise ConfigError(
+                f"fold must be one of {folds or 'none (prepare with --folds K)'}, got fold={fold}"
+            )
         cv = df[(df["split"] != "test") & (df["fold"] >= 0)]
-        out = {"test": df[df["split"] == "test"], "val": cv[cv["fold"] == fold], "train": cv[cv["fold"] != fold]}[split]
+        out = {
+            "test": df[df["split"] == "test"],
+            "val": cv[cv["fold"] == fold],
+            "train": cv[cv["fold"] != fold],
+        }[split]
     if out.empty:
-        raise DatasetError(f"split {split!r}{'' if fold is None else f' (fold {fold})'} of "
-                           f"{dataset_id} must hold rows; found none",
-                           fix="prepare with more patients or another split protocol")
+        raise DatasetError(
+            f"split {split!r}{'' if fold is None else f' (fold {fold})'} of "
+            f"{dataset_id} must hold rows; found none",
+            fix="prepare with more patients or another split protocol",
+        )
     return out

@@ -105,7 +105,9 @@ def _open_zip(path: str, mtime_ns: int, inner: tuple[str, ...]) -> zipfile.ZipFi
     return zf
 
 
-def iter_zip_members(zf: zipfile.ZipFile, prefix: str, *, depth: int = 1) -> Iterator[tuple[str, zipfile.ZipFile, str]]:
+def iter_zip_members(
+    zf: zipfile.ZipFile, prefix: str, *, depth: int = 1
+) -> Iterator[tuple[str, zipfile.ZipFile, str]]:
     """Yield (source, zip, member) for every file member, descending ``depth`` levels into nested zips."""
     for info in zf.infolist():
         if info.is_dir():

@@ -33,7 +33,9 @@ def read_marker(raw: Path) -> dict | None:
         return None
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], *, scale: float, octaves: int = 3) -> np.ndarray:
+def smooth_noise(
+    rng: np.random.Generator, shape: tuple[int, int], *, scale: float, octaves: int = 3
+) -> np.ndarray:
     """Zero-mean, unit-std band-limited noise (sum of blurred octaves); ``scale`` in pixels."""
     import cv2
 
@@ -46,7 +48,11 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], *, scale: flo
         small = rng.standard_normal((-(-h // f) + 2, -(-w // f) + 2), dtype=np.float32)
         k = int(s / f * 3) | 1
         small = cv2.GaussianBlur(small, (k, k), s / f)
-        n = cv2.resize(small, (w + 2 * f, h + 2 * f), interpolation=cv2.INTER_CUBIC)[f:f + h, f:f + w] if f > 1 else small[1:h + 1, 1:w + 1]
+        n = (
+            cv2.resize(small, (w + 2 * f, h + 2 * f), interpolation=cv2.INTER_CUBIC)[f : f + h, f : f + w]
+            if f > 1
+            else small[1 : h + 1, 1 : w + 1]
+        )
         out += amp * n
         amp *= 0.5
     out -= out.mean()
@@ -81,8 +87,11 @@ def blob_mask(
     radial spicules of relative length ``spike_len`` (spiculated margins).
     """
     h, w = shape
-    coeffs = [(irregularity / k * rng.uniform(-1, 1), k, rng.uniform(0, 2 * np.pi)) for k in range(2, 7)] \
-        if irregularity > 0 else []
+    coeffs = (
+        [(irregularity / k * rng.uniform(-1, 1), k, rng.uniform(0, 2 * np.pi)) for k in range(2, 7)]
+        if irregularity > 0
+        else []
+    )
     phases = rng.uniform(-np.pi, np.pi, spikes) if spikes > 0 and spike_len > 0 else np.zeros(0)
     # only the bounding window of the blob is computed: phantoms draw hundreds of them
     reach = radius * max(elongation, 1.0) * (1.0 + sum(abs(c) for c, _, _ in coeffs) + spike_len) + 2

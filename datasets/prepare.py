@@ -36,7 +36,9 @@ IMAGE_LEVEL_WARNING = (
 )
 
 
-def resolve_params(adapter: DatasetAdapter, params: dict[str, Any] | None, image_size: int | None) -> dict[str, Any]:
+def resolve_params(
+    adapter: DatasetAdapter, params: dict[str, Any] | None, image_size: int | None
+) -> dict[str, Any]:
     """adapter.default_params overridden by ``params``; unknown keys are rejected, not ignored."""
     merged: dict[str, Any] = {"image_size": adapter.spec.image_size, **adapter.default_params}
     unknown = sorted(set(params or {}) - set(merged))
@@ -80,9 +82,13 @@ def resolve_protocol(spec: DatasetSpec, split: str | None, records: list[RawReco
             if split == "official":
                 raise ConfigError(
                     f"the official {spec.id} split needs its split files (e.g. figshare cvind.mat) covering every "
-                    f"item and >= 3 official folds; this raw download lacks them", fix="use --split patient")
-            notes.append("official split unavailable (split files missing, or fewer than 3 official folds "
-                         "present); used a patient-level split instead")
+                    f"item and >= 3 official folds; this raw download lacks them",
+                    fix="use --split patient",
+                )
+            notes.append(
+                "official split unavailable (split files missing, or fewer than 3 official folds "
+                "present); used a patient-level split instead"
+            )
             protocol = "patient"
     return protocol, notes
 
@@ -105,7 +111,9 @@ def prepare(
     raw = Path(raw).expanduser().resolve()
     out = Path(out).expanduser().resolve()
     if out.exists():
-        raise ConfigError(f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}")
+        raise ConfigError(
+            f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}"
+        )
     merged = resolve_params(adapter, params, image_size)
     validate_split(spec, split)
     if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
@@ -115,7 +123,8 @@ def prepare(
         fatal = [str(p) for p in report.problems if p.fatal] or ["no usable items"]
         raise DatasetError(
             f"{raw} must be a usable {dataset_id} download; found {len(fatal)} fatal problem(s): "
-            + "; ".join(fatal[:3]) + (" ..." if len(fatal) > 3 else ""),
+            + "; ".join(fatal[:3])
+            + (" ..." if len(fatal) > 3 else ""),
             fix=f"medzoo datasets check {dataset_id} {raw}",
         )
     protocol, notes = resolve_protocol(spec, split, report.records)
@@ -125,21 +134,38 @@ def prepare(
     with atomic_dir(out) as tmp:
         rows, skipped = _write_items(adapter, raw, tmp, report.records, merged, progress=progress)
         if not rows:
-            raise DatasetError(f"no item of {raw} could be preprocessed; first problems: {skipped[:3]}",
-                               fix=f"medzoo datasets check {dataset_id} {raw}")
+            raise DatasetError(
+                f"no item of {raw} could be preprocessed; first problems: {skipped[:3]}",
+                fix=f"medzoo datasets check {dataset_id} {raw}",
+            )
         table = pd.DataFrame(rows)
         dup = table["path"][table["path"].duplicated()]
         if not dup.empty:
-            raise DatasetError(f"prepared image names must be unique; {dup.iloc[0]} occurs twice in {raw}",
-                               fix="remove the duplicate copy from the raw download")
+            raise DatasetError(
+                f"prepared image names must be unique; {dup.iloc[0]} occurs twice in {raw}",
+                fix="remove the duplicate copy from the raw download",
+            )
         table = assign_splits(table, protocol=protocol, seed=seed, folds=folds, eval_only=spec.eval_only)
         result = audit(table, protocol=protocol)
         require_passed(result, where=f"{dataset_id} ({protocol} split, seed {seed})")
         extras = [c for c in table.columns if c not in MANIFEST_COLUMNS and c not in _INTERNAL]
         manifest = table[list(MANIFEST_COLUMNS) + extras].reset_index(drop=True)
         manifest.to_parquet(tmp / "manifest.parquet", index=False)
-        info = _info(spec, manifest, merged, adapter, protocol=protocol, seed=seed, folds=folds, audit_result=result,
-                     notes=notes, skipped=skipped, report=report, marker=marker, started=started)
+        info = _info(
+            spec,
+            manifest,
+            merged,
+            adapter,
+            protocol=protocol,
+            seed=seed,
+            folds=folds,
+            audit_result=result,
+            notes=notes,
+            skipped=skipped,
+            report=report,
+            marker=marker,
+            started=started,
+        )
         atomic_write_json(tmp / "dataset.json", info)
         atomic_write_text(tmp / "README.md", render_card(info))
     return out
@@ -148,8 +174,15 @@ def prepare(
 _INTERNAL = ("official_split", "official_fold", "image_group")
 
 
-def _write_items(adapter: DatasetAdapter, raw: Path, tmp: Path, records: list[RawRecord],
-                 params: dict[str, Any], *, progress: bool) -> tuple[list[dict], list[dict]]:
+def _write_items(
+    adapter: DatasetAdapter,
+    raw: Path,
+    tmp: Path,
+    records: list[RawRecord],
+    params: dict[str, Any],
+    *,
+    progress: bool,
+) -> tuple[list[dict], list[dict]]:
     (tmp / "images").mkdir()
     rows: list[dict] = []
     skipped: list[dict] = []
@@ -170,12 +203,21 @@ def _write_items(adapter: DatasetAdapter, raw: Path, tmp: Path, records: list[Ra
                 mask_rel = f"masks/{item.key}.png"
                 (tmp / "masks").mkdir(exist_ok=True)
                 (tmp / mask_rel).write_bytes(encode_png(item.mask))
-            rows.append({
-                "path": rel, "label": int(rec.label), "labels": list(rec.labels),
-                "patient_id": str(rec.patient_id), "source": rec.source, "mask_path": mask_rel,
-                "sha256": sha256_bytes(data), "official_split": rec.official_split,
-                "official_fold": rec.official_fold, "image_group": group or item.key, **cols,
-            })
+            rows.append(
+                {
+                    "path": rel,
+                    "label": int(rec.label),
+                    "labels": list(rec.labels),
+                    "patient_id": str(rec.patient_id),
+                    "source": rec.source,
+                    "mask_path": mask_rel,
+                    "sha256": sha256_bytes(data),
+                    "official_split": rec.official_split,
+                    "official_fold": rec.official_fold,
+                    "image_group": group or item.key,
+                    **cols,
+                }
+            )
     return rows, skipped
 
 
@@ -185,16 +227,22 @@ def _progress(items: list, description: str, *, enabled: bool) -> Iterable:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=len(items))
         for item in items:
             yield item
             bar.advance(task)
 
 
-def counts_per_split(classes: list[str] | tuple[str, ...], task: str, manifest: pd.DataFrame
-                     ) -> dict[str, dict[str, int]]:
+def counts_per_split(
+    classes: list[str] | tuple[str, ...], task: str, manifest: pd.DataFrame
+) -> dict[str, dict[str, int]]:
     """{split: {class: n, ..., "total": n}}; multi-label rows count once per label they carry."""
     counts: dict[str, dict[str, int]] = {}
     for split in ("train", "val", "test"):
@@ -209,9 +257,22 @@ def counts_per_split(classes: list[str] | tuple[str, ...], task: str, manifest: 
     return counts
 
 
-def _info(spec: DatasetSpec, manifest: pd.DataFrame, params: dict[str, Any], adapter: DatasetAdapter, *,
-          protocol: str, seed: int, folds: int | None, audit_result: dict, notes: list[str],
-          skipped: list[dict], report: CheckReport, marker: dict | None, started: _dt.datetime) -> dict[str, Any]:
+def _info(
+    spec: DatasetSpec,
+    manifest: pd.DataFrame,
+    params: dict[str, Any],
+    adapter: DatasetAdapter,
+    *,
+    protocol: str,
+    seed: int,
+    folds: int | None,
+    audit_result: dict,
+    notes: list[str],
+    skipped: list[dict],
+    report: CheckReport,
+    marker: dict | None,
+    started: _dt.datetime,
+) -> dict[str, Any]:
     warnings: list[str] = []
     if protocol == "image" and not spec.eval_only:
         warnings.append(IMAGE_LEVEL_WARNING)
@@ -260,8 +321,10 @@ def read_info(prepared: str | Path) -> dict[str, Any]:
 
     path = Path(prepared) / "dataset.json"
     if not path.is_file():
-        raise DatasetError(f"{prepared} must be a prepared dataset (with dataset.json); found none",
-                           fix="medzoo datasets prepare ID RAW OUT")
+        raise DatasetError(
+            f"{prepared} must be a prepared dataset (with dataset.json); found none",
+            fix="medzoo datasets prepare ID RAW OUT",
+        )
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
@@ -272,11 +335,15 @@ def read_manifest(prepared: str | Path) -> pd.DataFrame:
     """manifest.parquet of a prepared folder (``labels`` as Python lists)."""
     path = Path(prepared) / "manifest.parquet"
     if not path.is_file():
-        raise DatasetError(f"{prepared} must be a prepared dataset (with manifest.parquet); found none",
-                           fix="medzoo datasets prepare ID RAW OUT")
+        raise DatasetError(
+            f"{prepared} must be a prepared dataset (with manifest.parquet); found none",
+            fix="medzoo datasets prepare ID RAW OUT",
+        )
     df = pd.read_parquet(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:
-        raise DatasetError(f"{path} must have the columns {list(MANIFEST_COLUMNS)}; missing {missing}; re-run prepare")
+        raise DatasetError(
+            f"{path} must have the columns {list(MANIFEST_COLUMNS)}; missing {missing}; re-run prepare"
+        )
     df["labels"] = df["labels"].map(lambda v: [str(x) for x in v])
     return df

@@ -38,7 +38,9 @@ def roi_crop(
     if blur < 1 or blur % 2 == 0:
         raise ConfigError(f"blur must be an odd kernel size >= 1, got blur={blur}")
     if min(erode, dilate, pad) < 0:
-        raise ConfigError(f"erode, dilate and pad must be >= 0, got erode={erode}, dilate={dilate}, pad={pad}")
+        raise ConfigError(
+            f"erode, dilate and pad must be >= 0, got erode={erode}, dilate={dilate}, pad={pad}"
+        )
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     g = np.where(grey < threshold, 0, grey).astype(np.uint8)
     g = cv2.GaussianBlur(g, (blur, blur), 0)
@@ -57,8 +59,16 @@ def roi_crop(
     return image[y0:y1, x0:x1], crop_mask, (x0, y0, x1, y1)
 
 
-def background_mask_lab_kmeans(rgb: np.ndarray, *, k: int = 3, attempts: int = 3, seed: int = 0,
-                                 close: int = 5, stride: int = 3, merge: float = 20.0) -> np.ndarray:
+def background_mask_lab_kmeans(
+    rgb: np.ndarray,
+    *,
+    k: int = 3,
+    attempts: int = 3,
+    seed: int = 0,
+    close: int = 5,
+    stride: int = 3,
+    merge: float = 20.0,
+) -> np.ndarray:
     """ALL background removal (study 2): CIELAB k-means, keep the stained (darkest) cluster.
 
     RGB -> CIELAB; k-means (``k`` clusters) fitted on every ``stride``-th pixel (the
@@ -81,7 +91,9 @@ def background_mask_lab_kmeans(rgb: np.ndarray, *, k: int = 3, attempts: int = 3
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, _, centres = cv2.kmeans(np.ascontiguousarray(lab[::stride]), k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS)
+    _, _, centres = cv2.kmeans(
+        np.ascontiguousarray(lab[::stride]), k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS
+    )
     labels = ((lab[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
     darkest = centres[int(np.argmin(centres[:, 0]))]
     fg = np.flatnonzero(np.linalg.norm(centres - darkest, axis=1) <= merge)

@@ -64,14 +64,18 @@ def assign_splits(
     return out
 
 
-def _official(out: pd.DataFrame, groups: np.ndarray, rng: np.random.Generator, folds: int | None) -> pd.DataFrame:
+def _official(
+    out: pd.DataFrame, groups: np.ndarray, rng: np.random.Generator, folds: int | None
+) -> pd.DataFrame:
     split_col, fold_col = out.columns.get_loc("split"), out.columns.get_loc("fold")
     has_split = out["official_split"].notna().all()
     has_fold = out["official_fold"].notna().all()
     if has_fold:
         if folds is not None:
-            raise ConfigError(f"this dataset's official split comes with its own folds; --folds {folds} cannot apply",
-                              fix="drop --folds, or use --split patient --folds K")
+            raise ConfigError(
+                f"this dataset's official split comes with its own folds; --folds {folds} cannot apply",
+                fix="drop --folds, or use --split patient --folds K",
+            )
         official = out["official_fold"].astype(int).to_numpy()
         levels = np.sort(np.unique(official))
         if len(levels) < 3:
@@ -84,8 +88,11 @@ def _official(out: pd.DataFrame, groups: np.ndarray, rng: np.random.Generator, f
         out.iloc[np.where(~is_test & (official == levels[0]))[0], split_col] = "val"
         return out
     if not has_split:
-        raise ConfigError("the official protocol needs an official split or folds on every record; "
-                          "this raw download has none", fix="use --split patient")
+        raise ConfigError(
+            "the official protocol needs an official split or folds on every record; "
+            "this raw download has none",
+            fix="use --split patient",
+        )
     official = out["official_split"].astype(str).str.lower().to_numpy()
     bad = sorted(set(official) - {"train", "test", "val"})
     if bad:
@@ -99,8 +106,15 @@ def _official(out: pd.DataFrame, groups: np.ndarray, rng: np.random.Generator, f
     return out
 
 
-def _train_val(out: pd.DataFrame, groups: np.ndarray, idx: np.ndarray, rng: np.random.Generator,
-               folds: int | None, *, val_share: float) -> None:
+def _train_val(
+    out: pd.DataFrame,
+    groups: np.ndarray,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    folds: int | None,
+    *,
+    val_share: float,
+) -> None:
     split_col, fold_col = out.columns.get_loc("split"), out.columns.get_loc("fold")
     if len(idx) == 0:
         return
@@ -114,8 +128,9 @@ def _train_val(out: pd.DataFrame, groups: np.ndarray, idx: np.ndarray, rng: np.r
     out.iloc[idx, split_col] = np.where(fold == 0, "val", "train")
 
 
-def _deal(out: pd.DataFrame, groups: np.ndarray, idx: np.ndarray, rng: np.random.Generator,
-          shares: list[float]) -> np.ndarray:
+def _deal(
+    out: pd.DataFrame, groups: np.ndarray, idx: np.ndarray, rng: np.random.Generator, shares: list[float]
+) -> np.ndarray:
     """Assign the rows ``idx`` to bins 0..len(shares)-1, whole groups at a time, per class stratum.
 
     Within each stratum the groups are shuffled and each goes to the bin that is

@@ -21,8 +21,10 @@ def synthesize(dataset_id: str, out: str | Path, *, patients: int = 24, seed: in
         raise ConfigError(f"patients >= 1 must hold, got patients={patients}")
     out = Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} exists and is not empty; phantoms are written into a new folder",
-                          fix=f"choose another OUT or remove {out}")
+        raise ConfigError(
+            f"{out} exists and is not empty; phantoms are written into a new folder",
+            fix=f"choose another OUT or remove {out}",
+        )
     if out.exists():
         out.rmdir()
     with atomic_dir(out) as tmp:

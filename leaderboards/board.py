@@ -137,7 +137,7 @@ class Board:
 
     @property
     def data_kind(self) -> str:
-        """"real", "phantom", "mixed", or "none" (no entries yet)."""
+        """ "real", "phantom", "mixed", or "none" (no entries yet)."""
         kinds = self.data_kinds
         return kinds[0] if len(kinds) == 1 else ("mixed" if kinds else "none")
 
@@ -256,7 +256,9 @@ def read_row(info: Any) -> Row:
         for sub in IMAGE_DIRS
         if (path / sub).is_dir()
         for p in (path / sub).rglob("*")
-        if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file()
+        and not p.is_symlink()
+        and p.suffix.lower() in IMAGE_SUFFIXES
         and p.resolve().is_relative_to(path.resolve())
     )
     return Row(
@@ -291,8 +293,10 @@ def read_card(path: Path) -> tuple[Any, str]:
 
     readme = path / "README.md"
     if not readme.is_file():
-        raise ZooError(f"{readme}: the model card is missing; every zoo entry must have one",
-                       fix=f"medzoo publish RUN (re-publish the entry in {path})")
+        raise ZooError(
+            f"{readme}: the model card is missing; every zoo entry must have one",
+            fix=f"medzoo publish RUN (re-publish the entry in {path})",
+        )
     try:
         card = ModelCard.load(readme, ignore_metadata_errors=True)
     except Exception as exc:  # huggingface_hub raises several types for malformed YAML
@@ -351,7 +355,11 @@ def _primary_metric(rows: list[Row], dataset_id: str) -> str:
 
 
 def _check_sort_key(key: str, rows: list[Row], primary: str) -> None:
-    known = sorted({primary, *COST_KEYS} | {m for r in rows for m in r.metrics} | {d for r in rows for d in r.cross_dataset})
+    known = sorted(
+        {primary, *COST_KEYS}
+        | {m for r in rows for m in r.metrics}
+        | {d for r in rows for d in r.cross_dataset}
+    )
     if key not in known:
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -412,7 +420,9 @@ def _reference_rows(dataset_id: str) -> list[ReferenceRow]:
     if dataset_id == "figshare-brain":
         for r in paper_reported("kaggle-brain-mri"):
             if "accuracy" in r["metrics"]:
-                cross_by_arch[(r["recipe"], r["architecture"])] = {"kaggle-brain-mri": r["metrics"]["accuracy"]}
+                cross_by_arch[(r["recipe"], r["architecture"])] = {
+                    "kaggle-brain-mri": r["metrics"]["accuracy"]
+                }
     return [
         ReferenceRow(
             study=r["study"],

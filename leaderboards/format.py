@@ -5,7 +5,9 @@ from __future__ import annotations
 from medzoo.leaderboards.board import Board, Interval
 
 #: shown wherever phantom rows appear: their numbers measure the pipeline, not medicine
-PHANTOM_NOTE = "PHANTOM DATA: synthetic images; these numbers test the pipeline and say nothing about medicine."
+PHANTOM_NOTE = (
+    "PHANTOM DATA: synthetic images; these numbers test the pipeline and say nothing about medicine."
+)
 DATA_KIND_TITLES = {
     "real": "Real data",
     "phantom": "Phantom data (synthetic; not a medical result)",

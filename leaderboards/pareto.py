@@ -22,12 +22,14 @@ def pareto_svg(board: Board) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
         'font-family="sans-serif" font-size="12">',
-        f'<title>{escape(board.dataset)}: {escape(board.primary_metric)} versus GMACs</title>',
+        f"<title>{escape(board.dataset)}: {escape(board.primary_metric)} versus GMACs</title>",
         f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',
     ]
     if not rows:
-        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" fill="#5b6478">'
-                     "no entry reports GMACs yet</text></svg>")
+        parts.append(
+            f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" fill="#5b6478">'
+            "no entry reports GMACs yet</text></svg>"
+        )
         return "\n".join(parts)
     xs = [r.gmacs for r in rows]
     ys = [v for r in rows for v in (r.primary.ci_low, r.primary.value, r.primary.ci_high) if v is not None]
@@ -38,7 +40,11 @@ def pareto_svg(board: Board) -> str:
         y0, y1 = max(y0, 0.0), min(y1, 1.0)
 
     def px(x: float) -> float:
-        t = (math.log10(x) - math.log10(x0)) / (math.log10(x1) - math.log10(x0)) if log else (x - x0) / (x1 - x0)
+        t = (
+            (math.log10(x) - math.log10(x0)) / (math.log10(x1) - math.log10(x0))
+            if log
+            else (x - x0) / (x1 - x0)
+        )
         return LEFT + t * (W - LEFT - RIGHT)
 
     def py(y: float) -> float:
@@ -49,34 +55,44 @@ def pareto_svg(board: Board) -> str:
         front = sorted((r for r in rows if r.data_kind == kind and r.pareto), key=lambda r: r.gmacs)
         if len(front) > 1:
             pts = " ".join(f"{px(r.gmacs):.1f},{py(r.primary.value):.1f}" for r in front)
-            parts.append(f'<polyline points="{pts}" fill="none" stroke="{COLOURS[kind]}" stroke-width="1.5" '
-                         'stroke-dasharray="4 3"/>')
+            parts.append(
+                f'<polyline points="{pts}" fill="none" stroke="{COLOURS[kind]}" stroke-width="1.5" '
+                'stroke-dasharray="4 3"/>'
+            )
     for r in rows:
         parts.append(_point(r, px, py))
     legend_y = TOP - 12
     for i, kind in enumerate(board.data_kinds):
         x = LEFT + i * 170
-        parts.append(f'<circle cx="{x + 5}" cy="{legend_y - 4}" r="5" fill="{COLOURS[kind]}"/>'
-                     f'<text x="{x + 14}" y="{legend_y}">{escape(kind)} (filled = Pareto front)</text>')
+        parts.append(
+            f'<circle cx="{x + 5}" cy="{legend_y - 4}" r="5" fill="{COLOURS[kind]}"/>'
+            f'<text x="{x + 14}" y="{legend_y}">{escape(kind)} (filled = Pareto front)</text>'
+        )
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _point(r: Row, px, py) -> str:  # noqa: ANN001 - local scale functions
+def _point(r: Row, px, py) -> str:
     colour = COLOURS[r.data_kind]
     x, y = px(r.gmacs), py(r.primary.value)
     out = []
     if r.primary.ci_low is not None and r.primary.ci_high is not None:
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(r.primary.ci_low):.1f}" '
-                   f'y2="{py(r.primary.ci_high):.1f}" stroke="{colour}" stroke-opacity="0.5"/>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(r.primary.ci_low):.1f}" '
+            f'y2="{py(r.primary.ci_high):.1f}" stroke="{colour}" stroke-opacity="0.5"/>'
+        )
     fill = colour if r.pareto else "#ffffff"
     tip = f"{r.model} ({r.entry_id}): {r.primary.value:.3f} at {r.gmacs:.3f} GMACs"
-    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="{colour}" stroke-width="2">'
-               f"<title>{escape(tip)}</title></circle>")
+    out.append(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="{colour}" stroke-width="2">'
+        f"<title>{escape(tip)}</title></circle>"
+    )
     label = r.name if len(r.name) <= 24 else r.name[:23] + "…"
     right = x > W * 0.7  # labels near the right edge grow leftwards so they stay inside the plot
-    out.append(f'<text x="{x - 8 if right else x + 8:.1f}" y="{y - 6:.1f}" fill="#1d2433" '
-               f'text-anchor="{"end" if right else "start"}">{escape(label)}</text>')
+    out.append(
+        f'<text x="{x - 8 if right else x + 8:.1f}" y="{y - 6:.1f}" fill="#1d2433" '
+        f'text-anchor="{"end" if right else "start"}">{escape(label)}</text>'
+    )
     return "".join(out)
 
 
@@ -87,25 +103,38 @@ def _pad(lo: float, hi: float, log: bool) -> tuple[float, float]:
     return lo - 0.08 * span, hi + 0.08 * span
 
 
-def _axes(x0, x1, y0, y1, log, px, py, metric: str) -> list[str]:  # noqa: ANN001
-    out = [f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="#1d2433"/>',
-           f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="#1d2433"/>']
+def _axes(x0, x1, y0, y1, log, px, py, metric: str) -> list[str]:
+    out = [
+        f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="#1d2433"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="#1d2433"/>',
+    ]
     if log:
-        ticks = [10.0**k for k in range(math.floor(math.log10(x0)), math.ceil(math.log10(x1)) + 1)
-                 if x0 <= 10.0**k <= x1]
+        ticks = [
+            10.0**k
+            for k in range(math.floor(math.log10(x0)), math.ceil(math.log10(x1)) + 1)
+            if x0 <= 10.0**k <= x1
+        ]
     else:
         ticks = [x0 + i * (x1 - x0) / 5 for i in range(6)]
     for t in ticks:
-        out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{H - BOTTOM}" y2="{H - BOTTOM + 5}" stroke="#1d2433"/>'
-                   f'<text x="{px(t):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">{_tick(t)}</text>')
+        out.append(
+            f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{H - BOTTOM}" y2="{H - BOTTOM + 5}" stroke="#1d2433"/>'
+            f'<text x="{px(t):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">{_tick(t)}</text>'
+        )
     for i in range(6):
         t = y0 + i * (y1 - y0) / 5
-        out.append(f'<line x1="{LEFT - 5}" x2="{LEFT}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#1d2433"/>'
-                   f'<text x="{LEFT - 8}" y="{py(t) + 4:.1f}" text-anchor="end">{t:.3f}</text>')
-    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">'
-               f'GMACs per image{" (log scale)" if log else ""}</text>')
-    out.append(f'<text transform="translate(16 {(TOP + H - BOTTOM) / 2}) rotate(-90)" text-anchor="middle">'
-               f"{escape(metric)} (95% CI)</text>")
+        out.append(
+            f'<line x1="{LEFT - 5}" x2="{LEFT}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#1d2433"/>'
+            f'<text x="{LEFT - 8}" y="{py(t) + 4:.1f}" text-anchor="end">{t:.3f}</text>'
+        )
+    out.append(
+        f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">'
+        f"GMACs per image{' (log scale)' if log else ''}</text>"
+    )
+    out.append(
+        f'<text transform="translate(16 {(TOP + H - BOTTOM) / 2}) rotate(-90)" text-anchor="middle">'
+        f"{escape(metric)} (95% CI)</text>"
+    )
     return out
 
 

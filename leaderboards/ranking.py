@@ -77,11 +77,7 @@ def pareto_front(points: Sequence[tuple[float, float] | None]) -> list[bool]:
             continue
         metric, cost = p
         dominated = any(
-            q is not None
-            and j != i
-            and q[0] >= metric
-            and q[1] <= cost
-            and (q[0] > metric or q[1] < cost)
+            q is not None and j != i and q[0] >= metric and q[1] <= cost and (q[0] > metric or q[1] < cost)
             for j, q in enumerate(points)
         )
         flags.append(not dominated)

@@ -23,7 +23,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 @functools.lru_cache(maxsize=1)
-def environment():  # noqa: ANN201 - jinja2 imported lazily
+def environment():
     """Autoescaping for every template and every variable; undefined names fail loudly."""
     import jinja2
 
@@ -75,23 +75,50 @@ class Pages:
         return self._render("index.html", root="", title="Leaderboards", boards=boards)
 
     def board(self, board: Board) -> str:
-        return self._render("board.html", root="", title=f"{board.dataset} leaderboard", board=board,
-                            ref_metrics=fmt.reference_metrics(board))
+        return self._render(
+            "board.html",
+            root="",
+            title=f"{board.dataset} leaderboard",
+            board=board,
+            ref_metrics=fmt.reference_metrics(board),
+        )
 
     def entry(self, row: Row, card_text: str) -> str:
         shown = card_images(card_text)
         gallery = [img for img in row.images if img not in shown]
-        return self._render("entry.html", root="../../", title=row.model, row=row,
-                            card_html=render_card(card_text), gallery=gallery)
+        return self._render(
+            "entry.html",
+            root="../../",
+            title=row.model,
+            row=row,
+            card_html=render_card(card_text),
+            gallery=gallery,
+        )
 
-    def try_page(self, row: Row, *, max_mb: int, result: dict[str, Any] | None = None,
-                 error: str | None = None, error_title: str = "Cannot use this file") -> str:
-        return self._render("try.html", root="../../", title=f"Try {row.model}", row=row, max_mb=max_mb,
-                            result=result, error=error, error_title=error_title)
+    def try_page(
+        self,
+        row: Row,
+        *,
+        max_mb: int,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_title: str = "Cannot use this file",
+    ) -> str:
+        return self._render(
+            "try.html",
+            root="../../",
+            title=f"Try {row.model}",
+            row=row,
+            max_mb=max_mb,
+            result=result,
+            error=error,
+            error_title=error_title,
+        )
 
     def error(self, status: int, reason: str, message: str, *, root: str = "/") -> str:
-        return self._render("error.html", root=root, title=f"{status} {reason}", status=status, reason=reason,
-                            message=message)
+        return self._render(
+            "error.html", root=root, title=f"{status} {reason}", status=status, reason=reason, message=message
+        )
 
     def report(self, row: Row, result: dict[str, Any], *, created: str) -> str:
         return self._render("report.html", root="", row=row, result=result, created=created)

@@ -48,8 +48,12 @@ def pdf_report(row: Row, result: dict[str, Any], *, created: str) -> bytes:
     lines = [
         ("medzoo prediction report", 16, "bold"),
         (f"Model: {row.model}  ({row.entry_id}@{row.revision}, {row.architecture})", 10, "normal"),
-        (f"Trained on {row.data_kind} data; split {fmt.split(row.split_protocol)}; test {row.primary_metric} "
-         f"{fmt.interval(row.primary)}", 10, "normal"),
+        (
+            f"Trained on {row.data_kind} data; split {fmt.split(row.split_protocol)}; test {row.primary_metric} "
+            f"{fmt.interval(row.primary)}",
+            10,
+            "normal",
+        ),
         (f"Image: {result['filename']}    created {created}", 10, "normal"),
         (f"Predicted: {result['label']}", 13, "bold"),
     ]
@@ -60,7 +64,10 @@ def pdf_report(row: Row, result: dict[str, Any], *, created: str) -> bytes:
     for text, size, weight in lines:
         fig.text(0.06, y, text, fontsize=size, fontweight=weight, parse_math=False, wrap=True)
         y -= 0.028 if size < 12 else 0.035
-    images = [(result["input_png"], "input (as the model saw it)"), (result["cam_png"], f"Grad-CAM overlay ({result['label']})")]
+    images = [
+        (result["input_png"], "input (as the model saw it)"),
+        (result["cam_png"], f"Grad-CAM overlay ({result['label']})"),
+    ]
     images = [(png, title) for png, title in images if png]
     for i, (png, title) in enumerate(images):
         ax = fig.add_axes((0.06 + i * 0.46, 0.40, 0.42, 0.30))
@@ -70,12 +77,21 @@ def pdf_report(row: Row, result: dict[str, Any], *, created: str) -> bytes:
     ax = fig.add_axes((0.06, 0.06, 0.88, 0.30))
     ax.axis("off")
     shown = result["probabilities"][:20]
-    table = ax.table(cellText=[[name, f"{p:.4f}"] for name, p in shown], colLabels=["class", "probability"],
-                     loc="upper center", cellLoc="left")
+    table = ax.table(
+        cellText=[[name, f"{p:.4f}"] for name, p in shown],
+        colLabels=["class", "probability"],
+        loc="upper center",
+        cellLoc="left",
+    )
     for cell in table.get_celld().values():
         cell.get_text().set_parse_math(False)
-    fig.text(0.06, 0.03, "Research use only; not a medical device. Grad-CAM from the model's own gradients.",
-             fontsize=8, parse_math=False)
+    fig.text(
+        0.06,
+        0.03,
+        "Research use only; not a medical device. Grad-CAM from the model's own gradients.",
+        fontsize=8,
+        parse_math=False,
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="pdf")
     return buf.getvalue()

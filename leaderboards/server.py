@@ -38,9 +38,18 @@ MAX_UPLOAD = 20 * 1024 * 1024
 MAX_REPORTS = 64
 _SEGMENT = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json", ".md": "text/plain; charset=utf-8",
-          ".svg": "image/svg+xml", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".pdf": "application/pdf"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".md": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".pdf": "application/pdf",
+}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -76,7 +85,9 @@ class App:
         self.device = device
         self.pages = Pages(live=True)
         self._predictors: dict[str, Any] = {}
-        self._reports: collections.OrderedDict[str, tuple[Row, dict[str, Any], str]] = collections.OrderedDict()
+        self._reports: collections.OrderedDict[str, tuple[Row, dict[str, Any], str]] = (
+            collections.OrderedDict()
+        )
         self._lock = threading.Lock()
 
     # --- GET -----------------------------------------------------------------
@@ -110,7 +121,9 @@ class App:
             row = self._row(seg[0], seg[1])
             rest = seg[2:]
             if rest == [] and not slash:  # relative links on the entry page need the trailing slash
-                return Response(HTTPStatus.MOVED_PERMANENTLY, b"", headers={"Location": f"/{seg[0]}/{seg[1]}/"})
+                return Response(
+                    HTTPStatus.MOVED_PERMANENTLY, b"", headers={"Location": f"/{seg[0]}/{seg[1]}/"}
+                )
             if rest in ([], ["index.html"]):
                 return _html(self.pages.entry(row, read_card(entry_dir(self.zoo, row))[1]))
             if rest == ["README.md"]:
@@ -141,7 +154,9 @@ class App:
         with self._lock:
             found = self._reports.get(token) if _TOKEN.fullmatch(token) else None
         if found is None or ext not in ("html", "pdf"):
-            raise _HttpError(HTTPStatus.NOT_FOUND, "This report has expired or never existed; run the prediction again.")
+            raise _HttpError(
+                HTTPStatus.NOT_FOUND, "This report has expired or never existed; run the prediction again."
+            )
         row, result, created = found
         if ext == "html":
             body = self.pages.report(row, result, created=created).encode()
@@ -150,7 +165,9 @@ class App:
 
             body = pdf_report(row, result, created=created)
         name = f"medzoo-report-{row.dataset}-{row.name}.{ext}"
-        return Response(200, body, _TYPES[f".{ext}"], {"Content-Disposition": f'attachment; filename="{name}"'})
+        return Response(
+            200, body, _TYPES[f".{ext}"], {"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
     # --- POST: try-a-model ------------------------------------------------------
 
@@ -175,12 +192,17 @@ class App:
         except _HttpError as exc:
             return _html(self.pages.try_page(row, max_mb=self._max_mb(), error=exc.message), exc.status)
         except InputImageError as exc:
-            return _html(self.pages.try_page(row, max_mb=self._max_mb(), error=exc.message),
-                         HTTPStatus.UNPROCESSABLE_ENTITY)
+            return _html(
+                self.pages.try_page(row, max_mb=self._max_mb(), error=exc.message),
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+            )
         except MedzooError as exc:
-            return _html(self.pages.try_page(row, max_mb=self._max_mb(), error=exc.message,
-                                             error_title="This model cannot be used"),
-                         HTTPStatus.INTERNAL_SERVER_ERROR)
+            return _html(
+                self.pages.try_page(
+                    row, max_mb=self._max_mb(), error=exc.message, error_title="This model cannot be used"
+                ),
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+            )
         return _html(self.pages.try_page(row, max_mb=self._max_mb(), result=result))
 
     def _read_upload(self, content_type: str, length: int | None, body: BinaryIO) -> tuple[str, bytes]:
@@ -195,8 +217,10 @@ class App:
             )
         raw = body.read(length)
         if not content_type.lower().startswith("multipart/form-data"):
-            raise _HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                             f"Send the image as a multipart/form-data form field 'image'; got {content_type!r}.")
+            raise _HttpError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"Send the image as a multipart/form-data form field 'image'; got {content_type!r}.",
+            )
         filename, data = _multipart_file(content_type, raw, field="image")
         from medzoo.zoo.imageio import sniff
 
@@ -288,7 +312,9 @@ def _multipart_file(content_type: str, raw: bytes, *, field: str) -> tuple[str, 
                 raise _HttpError(HTTPStatus.BAD_REQUEST, "The uploaded file is empty; choose an image file.")
             name = Path(part.get_filename() or "upload").name[:200]
             return name, data
-    raise _HttpError(HTTPStatus.BAD_REQUEST, f"The form has no file field {field!r}; choose an image and submit.")
+    raise _HttpError(
+        HTTPStatus.BAD_REQUEST, f"The form has no file field {field!r}; choose an image and submit."
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -309,8 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = None
         if length is not None and length < 0:
             length = None
-        response = self.server.app.post(self.path, content_type=self.headers.get("Content-Type", ""),
-                                        length=length, body=self.rfile)
+        response = self.server.app.post(
+            self.path, content_type=self.headers.get("Content-Type", ""), length=length, body=self.rfile
+        )
         self._send(response)
 
     def _send(self, response: Response, *, body: bool = True) -> None:
@@ -343,8 +370,15 @@ class LeaderboardServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/"
 
 
-def make_server(*, zoo: str | Path, host: str = "127.0.0.1", port: int = 8765, max_upload: int = MAX_UPLOAD,
-                device: str | None = None, quiet: bool = False) -> LeaderboardServer:
+def make_server(
+    *,
+    zoo: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    max_upload: int = MAX_UPLOAD,
+    device: str | None = None,
+    quiet: bool = False,
+) -> LeaderboardServer:
     """A ready, bound server (``port=0`` picks a free one; see ``.url``); call ``serve_forever``."""
     return LeaderboardServer((host, port), App(Path(zoo), max_upload=max_upload, device=device), quiet=quiet)
 

@@ -79,6 +79,8 @@ def write_board(site: Path, board: Board, *, zoo: Path, pages: Pages) -> None:
         for rel in row.images:
             source = src / rel
             if source.is_symlink() or not source.resolve().is_relative_to(src.resolve()):
-                raise ZooError(f"{source} is a symlink or points outside its entry; entries must hold plain files")
+                raise ZooError(
+                    f"{source} is a symlink or points outside its entry; entries must hold plain files"
+                )
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dst / rel)

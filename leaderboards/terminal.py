@@ -38,27 +38,44 @@ def render_terminal(board: Board, console: Any) -> None:
         console.print(table)
     if board.rows:
         console.print(Text("Ties: " + TIE_RULE, style="dim"))
-        console.print(Text("pareto *: no other entry of the same data kind is both as accurate and cheaper (GMACs).",
-                           style="dim"))
+        console.print(
+            Text(
+                "pareto *: no other entry of the same data kind is both as accurate and cheaper (GMACs).",
+                style="dim",
+            )
+        )
         if not wide:
-            console.print(Text(f"(narrow terminal: secondary metrics hidden; {WIDE}+ columns show them all)",
-                               style="dim"))
+            console.print(
+                Text(
+                    f"(narrow terminal: secondary metrics hidden; {WIDE}+ columns show them all)", style="dim"
+                )
+            )
     studies: dict[str, list] = {}
     for ref in board.reference:
         studies.setdefault(ref.study, []).append(ref)
     metrics = fmt.reference_metrics(board) if wide else fmt.reference_metrics(board)[:1]
     for study, refs in studies.items():
-        table = Table(title=Text(f"Paper-reported, not ranked: {study}"), title_justify="left",
-                      caption=Text(f"protocol: {refs[0].protocol}"), caption_justify="left")
-        for col in ("architecture", *metrics, *[f"on {d}" for d in board.cross_datasets],
-                    "params (M)", "GFLOPs (paper)"):
+        table = Table(
+            title=Text(f"Paper-reported, not ranked: {study}"),
+            title_justify="left",
+            caption=Text(f"protocol: {refs[0].protocol}"),
+            caption_justify="left",
+        )
+        for col in (
+            "architecture",
+            *metrics,
+            *[f"on {d}" for d in board.cross_datasets],
+            "params (M)",
+            "GFLOPs (paper)",
+        ):
             table.add_column(Text(col), overflow="fold")
         for ref in refs:
             table.add_row(
                 Text(ref.architecture + (f" ({ref.variant})" if ref.variant else "")),
                 *[Text(fmt.fraction(ref.metrics.get(m))) for m in metrics],
                 *[Text(fmt.fraction(ref.cross_dataset.get(d))) for d in board.cross_datasets],
-                Text(fmt.number(ref.params_m)), Text(fmt.number(ref.gflops)),
+                Text(fmt.number(ref.params_m)),
+                Text(fmt.number(ref.gflops)),
             )
         console.print(table)
     for problem in board.problems:
@@ -78,9 +95,11 @@ def _columns(board: Board, wide: bool) -> list[tuple[str, Any]]:
     cols += [(f"on {d}", _cross(d)) for d in board.cross_datasets]
     cols += [("params (M)", lambda r: fmt.number(r.params_m)), ("GMACs", lambda r: fmt.number(r.gmacs, 3))]
     if wide:
-        cols += [("latency b1", lambda r: fmt.latency(r.latency_ms, r.latency_device)),
-                 ("pointing game", lambda r: fmt.interval(r.pointing_game, 2)),
-                 ("split", lambda r: fmt.split(r.split_protocol))]
+        cols += [
+            ("latency b1", lambda r: fmt.latency(r.latency_ms, r.latency_device)),
+            ("pointing game", lambda r: fmt.interval(r.pointing_game, 2)),
+            ("split", lambda r: fmt.split(r.split_protocol)),
+        ]
     cols += [("data", lambda r: r.data_kind.upper() if r.data_kind != "real" else "real")]
     if wide:
         cols += [("date", lambda r: fmt.date(r.published_at))]
@@ -94,5 +113,3 @@ def _metric(name: str) -> Any:
 
 def _cross(dataset: str) -> Any:
     return lambda r: fmt.interval(r.cross_dataset.get(dataset))
-
-

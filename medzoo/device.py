@@ -22,12 +22,12 @@ class Runtime:
     def cuda(self) -> bool:
         return self.device.startswith("cuda")
 
-    def torch_device(self):  # noqa: ANN201 - torch imported lazily
+    def torch_device(self):
         import torch
 
         return torch.device(self.device)
 
-    def autocast(self):  # noqa: ANN201
+    def autocast(self):
         """A context manager: autocast on CUDA with the chosen dtype, a no-op on CPU."""
         import contextlib
 

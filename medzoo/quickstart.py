@@ -74,10 +74,14 @@ def parse_data_overrides(items: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"--data takes ID=RAW_PATH, got {item!r}", fix="--data figshare-brain=/data/figshare")
+            raise ConfigError(
+                f"--data takes ID=RAW_PATH, got {item!r}", fix="--data figshare-brain=/data/figshare"
+            )
         ds, raw = item.split("=", 1)
         if ds not in STUDY_DATASETS:
-            raise ConfigError(f"--data: {ds!r} is not one of the quickstart datasets {', '.join(STUDY_DATASETS)}")
+            raise ConfigError(
+                f"--data: {ds!r} is not one of the quickstart datasets {', '.join(STUDY_DATASETS)}"
+            )
         path = Path(raw).expanduser().resolve()
         if not path.exists():
             raise ConfigError(f"--data {ds}: {path} does not exist")
@@ -118,17 +122,27 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
             if ds not in plan.data:
                 stage(f"{ds}/synth", lambda ds=ds, raw=raw: _synth(datasets, ds, raw, plan.seed))
             stage(f"{ds}/check", lambda ds=ds, raw=raw: _check(datasets, ds, raw))
-            stage(f"{ds}/prepare", lambda ds=ds, raw=raw, prepared=prepared: _prepare(
-                datasets, ds, raw, prepared, plan.seed))
+            stage(
+                f"{ds}/prepare",
+                lambda ds=ds, raw=raw, prepared=prepared: _prepare(datasets, ds, raw, prepared, plan.seed),
+            )
 
             left = plan.budget_s - (time.monotonic() - start)
             to_go = len(STUDY_DATASETS) - i
             sweep_s = max(45.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
             spec = datasets.get(ds)
-            stage(f"{ds}/sweep", lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s:
-                  _sweep(search, prepared, spec.recipe, run_dir, plan, sweep_s))
-            stage(f"{ds}/publish", lambda run_dir=run_dir: {"entries": [
-                str(e) for e in zoo.publish(run_dir, top=1, zoo=plan.zoo)]})
+            stage(
+                f"{ds}/sweep",
+                lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s: _sweep(
+                    search, prepared, spec.recipe, run_dir, plan, sweep_s
+                ),
+            )
+            stage(
+                f"{ds}/publish",
+                lambda run_dir=run_dir: {
+                    "entries": [str(e) for e in zoo.publish(run_dir, top=1, zoo=plan.zoo)]
+                },
+            )
 
     stage("site", lambda: {"site": str(leaderboards.build_site(zoo=plan.zoo, out=plan.site))})
     summary = summarize(plan, state, wall_s=time.monotonic() - start)
@@ -150,8 +164,10 @@ def _check(datasets: Any, ds: str, raw: Path) -> dict[str, Any]:
     if not report.usable:
         from medzoo.errors import DatasetError
 
-        raise DatasetError(f"{raw}: the {ds} download is unusable ({len(report.problems)} problems)",
-                           fix=f"medzoo datasets check {ds} {raw}")
+        raise DatasetError(
+            f"{raw}: the {ds} download is unusable ({len(report.problems)} problems)",
+            fix=f"medzoo datasets check {ds} {raw}",
+        )
     return {"problems": len(report.problems), "counts": report.counts}
 
 
@@ -162,21 +178,35 @@ def _prepare(datasets: Any, ds: str, raw: Path, prepared: Path, seed: int) -> di
     return {"prepared": str(prepared)}
 
 
-def _sweep(search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan,
-           budget_s: float) -> dict[str, Any]:
+def _sweep(
+    search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan, budget_s: float
+) -> dict[str, Any]:
     resume = (run_dir / "run.json").exists()
     if run_dir.exists() and not resume:  # interrupted before the sweep recorded anything
         import shutil
 
         shutil.rmtree(run_dir)
     table = search.run(
-        prepared=prepared, recipe=recipe, smoke=True, samples=plan.samples, scheduler="asha", search="optuna",
-        out=run_dir, resume=resume, time_budget_s=budget_s, cpus_per_trial=1,
-        test_top_k=1, seed=plan.seed,
+        prepared=prepared,
+        recipe=recipe,
+        smoke=True,
+        samples=plan.samples,
+        scheduler="asha",
+        search="optuna",
+        out=run_dir,
+        resume=resume,
+        time_budget_s=budget_s,
+        cpus_per_trial=1,
+        test_top_k=1,
+        seed=plan.seed,
     )
     best = json.loads((run_dir / "best.json").read_text())
-    return {"run": str(run_dir), "trials": len(table), "budget_s": round(budget_s, 1),
-            "best_trial": best.get("trial_id")}
+    return {
+        "run": str(run_dir),
+        "trials": len(table),
+        "budget_s": round(budget_s, 1),
+        "best_trial": best.get("trial_id"),
+    }
 
 
 def summarize(plan: QuickstartPlan, state: _State, *, wall_s: float) -> dict[str, Any]:
@@ -194,14 +224,28 @@ def summarize(plan: QuickstartPlan, state: _State, *, wall_s: float) -> dict[str
         pm = m["metrics"][primary]
         cam = (m.get("gradcam") or {}).get("pointing_game") or {}
         cx = m.get("complexity") or {}
-        rows.append({
-            "dataset": ds, "entry": entry, "primary_metric": primary, "value": pm["value"],
-            "ci_low": pm.get("ci_low"), "ci_high": pm.get("ci_high"), "params": cx.get("params"),
-            "gmacs": cx.get("gmacs"), "pointing_game": cam.get("value"),
-        })
+        rows.append(
+            {
+                "dataset": ds,
+                "entry": entry,
+                "primary_metric": primary,
+                "value": pm["value"],
+                "ci_low": pm.get("ci_low"),
+                "ci_high": pm.get("ci_high"),
+                "params": cx.get("params"),
+                "gmacs": cx.get("gmacs"),
+                "pointing_game": cam.get("value"),
+            }
+        )
     stages = {k: v.get("seconds") for k, v in state.data["stages"].items()}
-    return {"out": str(plan.out), "zoo": str(plan.zoo), "site": str(plan.site), "wall_s": round(wall_s, 1),
-            "stage_seconds": stages, "rows": rows}
+    return {
+        "out": str(plan.out),
+        "zoo": str(plan.zoo),
+        "site": str(plan.site),
+        "wall_s": round(wall_s, 1),
+        "stage_seconds": stages,
+        "rows": rows,
+    }
 
 
 def _entry_dir(zoo_root: Path, entry: str) -> Path:

@@ -18,13 +18,25 @@ def render_summary(summary: dict[str, Any], con: Any) -> None:
     for r in summary["rows"]:
         ci = f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r.get("ci_low") is not None else ""
         params = "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}M"
-        table.add_row(r["dataset"], r["entry"].split("/", 1)[-1], r["primary_metric"], f"{_fmt(r['value'])}{ci}",
-                      params, _fmt(r.get("gmacs"), 4), _fmt(r.get("pointing_game"), 2))
+        table.add_row(
+            r["dataset"],
+            r["entry"].split("/", 1)[-1],
+            r["primary_metric"],
+            f"{_fmt(r['value'])}{ci}",
+            params,
+            _fmt(r.get("gmacs"), 4),
+            _fmt(r.get("pointing_game"), 2),
+        )
     con.print(table)
     con.print("Data are phantoms: these numbers test the pipeline, not medicine.")
     zoo, site = summary["zoo"], summary["site"]
-    lines = [f"zoo:  {zoo}", f"site: {site}/index.html", "Next:",
-             f"  medzoo leaderboard serve --zoo {zoo}", f"  medzoo zoo list --zoo {zoo}"]
+    lines = [
+        f"zoo:  {zoo}",
+        f"site: {site}/index.html",
+        "Next:",
+        f"  medzoo leaderboard serve --zoo {zoo}",
+        f"  medzoo zoo list --zoo {zoo}",
+    ]
     if summary["rows"]:
         e = summary["rows"][0]["entry"]
         lines.append(f"  medzoo predict {e} IMAGE.png --cam cam.png --zoo {zoo}")

@@ -34,7 +34,9 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types
-        raise TrialError(f"cannot read weights {path}: {exc}", fix="delete the checkpoint and restart the trial") from exc
+        raise TrialError(
+            f"cannot read weights {path}: {exc}", fix="delete the checkpoint and restart the trial"
+        ) from exc
 
 
 def optimizer_to_files(optimizer: torch.optim.Optimizer, folder: Path) -> None:

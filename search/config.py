@@ -133,7 +133,10 @@ def validate(cfg: TrialConfig, *, where: str) -> None:
     need(cfg.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
     need(cfg.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
     need(cfg.balance in BALANCE, f"balance must be one of {BALANCE}, got {cfg.balance!r}")
-    need(cfg.loss in ("ce", "focal", "polyfocal", "bce"), f"loss must be ce|focal|polyfocal|bce, got {cfg.loss!r}")
+    need(
+        cfg.loss in ("ce", "focal", "polyfocal", "bce"),
+        f"loss must be ce|focal|polyfocal|bce, got {cfg.loss!r}",
+    )
     need(cfg.lr > 0, f"lr > 0 must hold, got lr={cfg.lr}")
     need(cfg.weight_decay >= 0, f"weight_decay >= 0 must hold, got weight_decay={cfg.weight_decay}")
     need(0 <= cfg.dropout < 1, f"0 <= dropout < 1 must hold, got dropout={cfg.dropout}")
@@ -151,7 +154,10 @@ def validate(cfg: TrialConfig, *, where: str) -> None:
         cfg.early_stop_patience is None or cfg.early_stop_patience >= 1,
         f"early_stop_patience >= 1 (or null) must hold, got {cfg.early_stop_patience}",
     )
-    need(cfg.early_stop_metric.startswith("val_"), f"early_stop_metric must start with 'val_', got {cfg.early_stop_metric!r}")
+    need(
+        cfg.early_stop_metric.startswith("val_"),
+        f"early_stop_metric must start with 'val_', got {cfg.early_stop_metric!r}",
+    )
 
 
 def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

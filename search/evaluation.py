@@ -27,7 +27,7 @@ from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, 
 PATIENT_LEVEL_DATASETS = ("brats19-grade",)
 
 
-def load_trial(trial_dir: Path):  # noqa: ANN201 - (model, trial dict, TrialConfig)
+def load_trial(trial_dir: Path):
     trial_dir = Path(trial_dir)
     try:
         meta = json.loads((trial_dir / "trial.json").read_text())
@@ -55,19 +55,35 @@ def evaluate_test(
     runtime = runtime or detect()
     model = model.to(runtime.torch_device())
     task, classes = meta["task"], meta["classes"]
-    loaders = build_loaders(cfg, prepared=prepared, image_size=int(meta["image_size"]), mean=tuple(meta["mean"]),
-                            std=tuple(meta["std"]), runtime=runtime, limit=limit, splits=("test",))
+    loaders = build_loaders(
+        cfg,
+        prepared=prepared,
+        image_size=int(meta["image_size"]),
+        mean=tuple(meta["mean"]),
+        std=tuple(meta["std"]),
+        runtime=runtime,
+        limit=limit,
+        splits=("test",),
+    )
     loss_fn = ClassificationLoss("bce" if task == "multilabel" else "ce", task=task, num_classes=len(classes))
     out = evaluate(model, loaders["test"], loss_fn, runtime, task=task)
     result: dict[str, Any] = {
-        "dataset": meta["dataset"], "split": "test", "primary_metric": primary_metric,
-        **bootstrap_metrics(out["probs"], out["targets"], task=task, classes=classes, resamples=resamples, seed=seed),
+        "dataset": meta["dataset"],
+        "split": "test",
+        "primary_metric": primary_metric,
+        **bootstrap_metrics(
+            out["probs"], out["targets"], task=task, classes=classes, resamples=resamples, seed=seed
+        ),
     }
     if meta["dataset"] in PATIENT_LEVEL_DATASETS and task != "multilabel":
         manifest = loaders["test"].dataset.manifest
-        pids = np.asarray(manifest["patient_id"].astype(str))[_positions(loaders["test"].dataset, out["indices"])]
+        pids = np.asarray(manifest["patient_id"].astype(str))[
+            _positions(loaders["test"].dataset, out["indices"])
+        ]
         probs, preds, targets, patients = patient_vote(out["probs"], out["targets"], pids)
-        level = bootstrap_metrics(probs, targets, task=task, classes=classes, preds=preds, resamples=resamples, seed=seed)
+        level = bootstrap_metrics(
+            probs, targets, task=task, classes=classes, preds=preds, resamples=resamples, seed=seed
+        )
         result["patient_level"] = {"vote": "majority over slices (ties by mean probability)", **level}
     buf = io.BytesIO()
     np.savez(buf, probs=out["probs"].astype(np.float32), targets=out["targets"], indices=out["indices"])
@@ -113,16 +129,32 @@ def vote_sequences(
         classes = json.loads((Path(trial_dir) / "trial.json").read_text())["classes"]
     vote = sequence_vote(outputs)
     result: dict[str, Any] = {
-        "split": "test", "primary_metric": primary_metric, "vote": "majority over sequences (ties by mean probability)",
+        "split": "test",
+        "primary_metric": primary_metric,
+        "vote": "majority over sequences (ties by mean probability)",
         "sequences": {seq: Path(d).name for seq, d in trial_dirs.items()},
-        **bootstrap_metrics(vote["probs"], vote["targets"], task="binary" if len(classes) == 2 else "multiclass",
-                            classes=classes, preds=vote["preds"], resamples=resamples, seed=seed),
+        **bootstrap_metrics(
+            vote["probs"],
+            vote["targets"],
+            task="binary" if len(classes) == 2 else "multiclass",
+            classes=classes,
+            preds=vote["preds"],
+            resamples=resamples,
+            seed=seed,
+        ),
     }
     pids = [k.split("/", 1)[0] for k in vote["keys"]]
     probs, preds, targets, _ = patient_vote(vote["probs"], vote["targets"], pids)
     result["patient_level"] = {
         "vote": "majority over the patient's voted slices",
-        **bootstrap_metrics(probs, targets, task="binary" if len(classes) == 2 else "multiclass", classes=classes,
-                            preds=preds, resamples=resamples, seed=seed),
+        **bootstrap_metrics(
+            probs,
+            targets,
+            task="binary" if len(classes) == 2 else "multiclass",
+            classes=classes,
+            preds=preds,
+            resamples=resamples,
+            seed=seed,
+        ),
     }
     return result

@@ -89,11 +89,15 @@ class ClassificationLoss(nn.Module):
             return self._sigmoid_loss(logits, target.float())
         if self.kind == "bce":
             if self.num_classes != 2:
-                raise ConfigError(f"loss 'bce' needs a binary or multilabel task, got {self.num_classes} classes")
+                raise ConfigError(
+                    f"loss 'bce' needs a binary or multilabel task, got {self.num_classes} classes"
+                )
             z = (logits[:, 1] - logits[:, 0])[:, None]
             return self._sigmoid_loss(z, target.float()[:, None])
         if self.kind == "ce":
-            return F.cross_entropy(logits, target, weight=self.class_weight, label_smoothing=self.label_smoothing)
+            return F.cross_entropy(
+                logits, target, weight=self.class_weight, label_smoothing=self.label_smoothing
+            )
         return self._focal(logits, target)
 
     def _focal(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -126,13 +126,15 @@ def _check(probs: np.ndarray, targets: np.ndarray, task: str) -> tuple[np.ndarra
             f"probs must be (N, C) with N = len(targets) > 0, got probs {probs.shape}, targets {targets.shape}"
         )
     if task == "multilabel" and targets.shape != probs.shape:
-        raise ConfigError(f"multilabel targets must be (N, C) like probs, got {targets.shape} vs {probs.shape}")
+        raise ConfigError(
+            f"multilabel targets must be (N, C) like probs, got {targets.shape} vs {probs.shape}"
+        )
     if task != "multilabel":
         targets = targets.astype(np.int64)
     return probs, targets
 
 
-def _evaluate(probs, targets, task, w, threshold, preds=None) -> dict:  # noqa: ANN001
+def _evaluate(probs, targets, task, w, threshold, preds=None) -> dict:
     if task == "multilabel":
         return _multilabel(probs, targets, w, threshold)
     return _single_label(probs, targets, probs.argmax(axis=1) if preds is None else preds, w)
@@ -156,7 +158,8 @@ def compute_metrics(
     out: dict[str, Any] = {k: _f(v[0]) for k, v in res.items() if not k.startswith("_")}
     pc = res["_per_class"]
     out["per_class"] = {
-        name: {m: _f(pc[m][0, i]) for m in ("sensitivity", "specificity", "auc")} for i, name in enumerate(classes)
+        name: {m: _f(pc[m][0, i]) for m in ("sensitivity", "specificity", "auc")}
+        for i, name in enumerate(classes)
     }
     if "_cm" in res:
         out["confusion_matrix"] = res["_cm"][0].round().astype(int).tolist()
@@ -193,7 +196,11 @@ def bootstrap_metrics(
     for start in range(0, resamples, chunk):
         b = min(chunk, resamples - start)
         idx = rng.integers(0, n, size=(b, n))
-        w = np.bincount((idx + np.arange(b)[:, None] * n).ravel(), minlength=b * n).reshape(b, n).astype(float)
+        w = (
+            np.bincount((idx + np.arange(b)[:, None] * n).ravel(), minlength=b * n)
+            .reshape(b, n)
+            .astype(float)
+        )
         res = _evaluate(probs, targets, task, w, threshold, preds)
         for k, v in res.items():
             if not k.startswith("_"):
@@ -203,7 +210,7 @@ def bootstrap_metrics(
     for k, chunks in draws.items():
         v = np.concatenate(chunks)
         v = v[np.isfinite(v)]
-        lo, hi = (np.quantile(v, [alpha, 1 - alpha]) if len(v) else (np.nan, np.nan))
+        lo, hi = np.quantile(v, [alpha, 1 - alpha]) if len(v) else (np.nan, np.nan)
         metrics[k] = {"value": point[k], "ci_low": _f(lo), "ci_high": _f(hi)}
     out: dict[str, Any] = {
         "n": n,
@@ -244,7 +251,9 @@ def patient_vote(
     for i in range(len(uniq)):
         t = np.unique(targets[inv == i])
         if len(t) != 1:
-            raise ConfigError(f"every slice of a patient must carry one label, patient {uniq[i]!r} has {t.tolist()}")
+            raise ConfigError(
+                f"every slice of a patient must carry one label, patient {uniq[i]!r} has {t.tolist()}"
+            )
         ptarget[i] = t[0]
     return mean, preds, ptarget, uniq.tolist()
 
@@ -273,7 +282,9 @@ def sequence_vote(outputs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, 
         stacked.append(np.asarray(out["probs"], dtype=np.float64)[rows])
         t = np.asarray(out["targets"])[rows]
         if targets is not None and not np.array_equal(t, targets):
-            raise ConfigError(f"sequence {seq!r} disagrees with the others on targets for the same slice keys")
+            raise ConfigError(
+                f"sequence {seq!r} disagrees with the others on targets for the same slice keys"
+            )
         targets = t
     probs = np.stack(stacked)  # (S, N, C)
     c = probs.shape[2]

@@ -95,8 +95,17 @@ class Recipe:
         space.update(self.smoke.space)
         _check_point_in_space(point, space, where=where)
         return Recipe(
-            id=self.id, dataset=self.dataset, title=self.title, study=self.study, point=point, space=space,
-            smoke=self.smoke, notes=self.notes, source=self.source, limit=dict(self.smoke.limit), is_smoke=True,
+            id=self.id,
+            dataset=self.dataset,
+            title=self.title,
+            study=self.study,
+            point=point,
+            space=space,
+            smoke=self.smoke,
+            notes=self.notes,
+            source=self.source,
+            limit=dict(self.smoke.limit),
+            is_smoke=True,
         )
 
     def tune_space(self) -> dict[str, Any]:
@@ -142,7 +151,9 @@ def _space(data: Any, *, where: str) -> dict[str, Param]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: space must be a mapping of key -> {{type: ...}}, got {type(data).__name__}")
+        raise ConfigError(
+            f"{where}: space must be a mapping of key -> {{type: ...}}, got {type(data).__name__}"
+        )
     return {name: _param(name, spec, where=where) for name, spec in data.items()}
 
 

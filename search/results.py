@@ -70,7 +70,11 @@ def _error_file(trial_dir: Path) -> str:
     f = trial_dir / "error.txt"
     if not f.exists():
         return ""
-    lines = [ln.strip() for ln in f.read_text(errors="replace").splitlines() if "Error:" in ln or "Exception:" in ln]
+    lines = [
+        ln.strip()
+        for ln in f.read_text(errors="replace").splitlines()
+        if "Error:" in ln or "Exception:" in ln
+    ]
     return lines[-1] if lines else "the trial failed (see error.txt in its Tune folder)"
 
 
@@ -105,7 +109,8 @@ def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     front = []
     for r in rows:
         dominated = any(
-            o["val_metric"] >= r["val_metric"] and o["gmacs"] <= r["gmacs"]
+            o["val_metric"] >= r["val_metric"]
+            and o["gmacs"] <= r["gmacs"]
             and (o["val_metric"] > r["val_metric"] or o["gmacs"] < r["gmacs"])
             for o in rows
         )
@@ -115,7 +120,14 @@ def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def collect(
-    grid: Any, *, out: Path, run_info: dict[str, Any], prepared: Path, test_top_k: int, resamples: int, seed: int
+    grid: Any,
+    *,
+    out: Path,
+    run_info: dict[str, Any],
+    prepared: Path,
+    test_top_k: int,
+    resamples: int,
+    seed: int,
 ) -> ResultTable:
     from medzoo.search.evaluation import evaluate_test, vote_sequences
 
@@ -134,22 +146,35 @@ def collect(
         }
         row.update({f"config.{k}": _scalar(v) for k, v in (result.config or {}).items()})
         row.update({k: v for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float | int)})
-        row.update({
-            "params": metrics.get("params"), "gmacs": metrics.get("gmacs"), "epochs": metrics.get("epochs"),
-            "best_epoch": metrics.get("best_epoch"), "compute_s": metrics.get("time_total_s"),
-        })
+        row.update(
+            {
+                "params": metrics.get("params"),
+                "gmacs": metrics.get("gmacs"),
+                "epochs": metrics.get("epochs"),
+                "best_epoch": metrics.get("best_epoch"),
+                "compute_s": metrics.get("time_total_s"),
+            }
+        )
         row["has_weights"] = _copy_trial(result, out / "trials" / tid)
         rows.append(row)
     frame = pd.DataFrame(rows)
 
-    ok = [r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))]
+    ok = [
+        r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))
+    ]
     ok.sort(key=lambda r: (-r["val_metric"], r.get("gmacs") or math.inf))
     primary = run_info["primary_metric"]
     limit = run_info["budget"].get("limit") or {}
     tests: dict[str, dict[str, Any]] = {}
     for r in ok[:test_top_k]:
-        tests[r["trial_id"]] = evaluate_test(out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary,
-                                             limit=limit, resamples=resamples, seed=seed)
+        tests[r["trial_id"]] = evaluate_test(
+            out / "trials" / r["trial_id"],
+            prepared=prepared,
+            primary_metric=primary,
+            limit=limit,
+            resamples=resamples,
+            seed=seed,
+        )
     # multi-sequence datasets: the best trial per sequence (on validation) is tested too, then voted
     per_sequence: dict[str, str] = {}
     for r in ok:
@@ -159,10 +184,22 @@ def collect(
     if len(per_sequence) >= 2 and test_top_k > 0:
         for tid in per_sequence.values():
             if tid not in tests:
-                tests[tid] = evaluate_test(out / "trials" / tid, prepared=prepared, primary_metric=primary,
-                                           limit=limit, resamples=resamples, seed=seed)
-        vote = vote_sequences({s: out / "trials" / t for s, t in per_sequence.items()}, prepared=prepared,
-                              primary_metric=primary, limit=limit, resamples=resamples, seed=seed)
+                tests[tid] = evaluate_test(
+                    out / "trials" / tid,
+                    prepared=prepared,
+                    primary_metric=primary,
+                    limit=limit,
+                    resamples=resamples,
+                    seed=seed,
+                )
+        vote = vote_sequences(
+            {s: out / "trials" / t for s, t in per_sequence.items()},
+            prepared=prepared,
+            primary_metric=primary,
+            limit=limit,
+            resamples=resamples,
+            seed=seed,
+        )
         atomic_write_json(out / "vote.json", vote)
     for tid, res in tests.items():
         i = frame.index[frame["trial_id"] == tid][0]
@@ -184,14 +221,22 @@ def collect(
             "config": trial_json,
             "val": {k: v for k, v in top.items() if k.startswith("val_")},
             "test": tests.get(top["trial_id"], {}).get("metrics", {}),
-            "params": top.get("params"), "gmacs": top.get("gmacs"),
+            "params": top.get("params"),
+            "gmacs": top.get("gmacs"),
         }
         atomic_write_json(out / "best.json", best)
     pareto: list[dict[str, Any]] = []
     if len(run_info["objectives"]) > 1:
-        pareto = [{"trial_id": r["trial_id"], "val_metric": r["val_metric"], "gmacs": r["gmacs"],
-                   "params": r.get("params"), "config": {k[7:]: v for k, v in r.items() if k.startswith("config.")}}
-                  for r in _pareto([r for r in ok if _finite(r.get("gmacs"))])]
+        pareto = [
+            {
+                "trial_id": r["trial_id"],
+                "val_metric": r["val_metric"],
+                "gmacs": r["gmacs"],
+                "params": r.get("params"),
+                "config": {k[7:]: v for k, v in r.items() if k.startswith("config.")},
+            }
+            for r in _pareto([r for r in ok if _finite(r.get("gmacs"))])
+        ]
         atomic_write_json(out / "pareto.json", {"objectives": run_info["objectives"], "front": pareto})
     return ResultTable(frame=frame, path=out, best=best, pareto=pareto)
 

@@ -120,7 +120,11 @@ class LRSchedule:
                 self.plateau_bad = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"plateau_scale": self.plateau_scale, "plateau_best": self.plateau_best, "plateau_bad": self.plateau_bad}
+        return {
+            "plateau_scale": self.plateau_scale,
+            "plateau_best": self.plateau_best,
+            "plateau_bad": self.plateau_bad,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.plateau_scale = state["plateau_scale"]

@@ -72,8 +72,14 @@ def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
         def report(metrics: dict[str, Any], folder: Path) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
 
-        train_trial(cfg, prepared=setup.prepared, report=report, limit=setup.limit, max_epochs=setup.max_epochs,
-                    resume_from=resume_dir)
+        train_trial(
+            cfg,
+            prepared=setup.prepared,
+            report=report,
+            limit=setup.limit,
+            max_epochs=setup.max_epochs,
+            resume_from=resume_dir,
+        )
 
 
 def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume_dir: str | None) -> None:
@@ -88,8 +94,9 @@ def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume_dir: str | 
     trainer = TorchTrainer(
         _data_parallel_loop,
         train_loop_config={"config": config, "setup": setup, "resume_dir": resume_dir},
-        scaling_config=ScalingConfig(num_workers=setup.workers_per_trial, use_gpu=use_gpu,
-                                     resources_per_worker=per_worker),
+        scaling_config=ScalingConfig(
+            num_workers=setup.workers_per_trial, use_gpu=use_gpu, resources_per_worker=per_worker
+        ),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(
             name=f"train-{tune.get_context().get_trial_id()}",
@@ -116,9 +123,20 @@ def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
         ray.train.report(metrics, checkpoint=checkpoint)
 
     checkpoint = ray.train.get_checkpoint()
-    with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(loop_config["resume_dir"]) as resume:
-        train_trial(loop_config["config"], prepared=setup.prepared, report=report, limit=setup.limit,
-                    max_epochs=setup.max_epochs, resume_from=resume, distributed=True)
+    with (
+        checkpoint.as_directory()
+        if checkpoint
+        else contextlib.nullcontext(loop_config["resume_dir"]) as resume
+    ):
+        train_trial(
+            loop_config["config"],
+            prepared=setup.prepared,
+            report=report,
+            limit=setup.limit,
+            max_epochs=setup.max_epochs,
+            resume_from=resume,
+            distributed=True,
+        )
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -134,38 +152,60 @@ def resolve_recipe(*, recipe: str | Recipe | None, space: str | Path | None, smo
     return load_recipe(recipe, smoke=smoke)
 
 
-def _searcher(search: str, recipe: Recipe, objectives: Sequence[str], seed: int):  # noqa: ANN202
+def _searcher(search: str, recipe: Recipe, objectives: Sequence[str], seed: int):
     metric = list(objectives) if len(objectives) > 1 else objectives[0]
     mode = [OBJECTIVES[o] for o in objectives] if len(objectives) > 1 else OBJECTIVES[objectives[0]]
     points = [p for p in [recipe.point_to_evaluate()] if p]
     grid = [k for k, p in recipe.space.items() if p.kind == "grid"]
     if grid and search == "optuna":
-        raise ConfigError(f"grid keys ({', '.join(grid)}) enumerate values and need --search random, got optuna",
-                          fix="use --search random, or type: choice for Optuna")
+        raise ConfigError(
+            f"grid keys ({', '.join(grid)}) enumerate values and need --search random, got optuna",
+            fix="use --search random, or type: choice for Optuna",
+        )
     if search == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(metric=metric, mode=mode, points_to_evaluate=points or None,
-                            sampler=optuna.samplers.TPESampler(seed=seed))
+        return OptunaSearch(
+            metric=metric,
+            mode=mode,
+            points_to_evaluate=points or None,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+        )
     from ray.tune.search import BasicVariantGenerator
 
     return BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed)
 
 
-def _scheduler(scheduler: str, recipe: Recipe, epochs: int):  # noqa: ANN202
+def _scheduler(scheduler: str, recipe: Recipe, epochs: int):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
     if scheduler == "asha":
-        return ASHAScheduler(metric="val_metric", mode="max", time_attr="training_iteration", max_t=max(epochs, 1),
-                             grace_period=max(1, epochs // 4), reduction_factor=2)
+        return ASHAScheduler(
+            metric="val_metric",
+            mode="max",
+            time_attr="training_iteration",
+            max_t=max(epochs, 1),
+            grace_period=max(1, epochs // 4),
+            reduction_factor=2,
+        )
     if scheduler == "pbt":
-        mutations = {k: p.to_tune() for k, p in recipe.space.items()
-                     if k in ("lr", "weight_decay", "dropout", "label_smoothing", "augment_strength", "focal_gamma")}
+        mutations = {
+            k: p.to_tune()
+            for k, p in recipe.space.items()
+            if k in ("lr", "weight_decay", "dropout", "label_smoothing", "augment_strength", "focal_gamma")
+        }
         if not mutations:
-            raise ConfigError(f"scheduler pbt needs a continuous key (lr, weight_decay, ...) in the space of {recipe.id}")
-        return PopulationBasedTraining(metric="val_metric", mode="max", time_attr="training_iteration",
-                                       perturbation_interval=1, hyperparam_mutations=mutations)
+            raise ConfigError(
+                f"scheduler pbt needs a continuous key (lr, weight_decay, ...) in the space of {recipe.id}"
+            )
+        return PopulationBasedTraining(
+            metric="val_metric",
+            mode="max",
+            time_attr="training_iteration",
+            perturbation_interval=1,
+            hyperparam_mutations=mutations,
+        )
     return FIFOScheduler()
 
 
@@ -173,13 +213,19 @@ def _resumed_run(out: Path, prepared: Path) -> tuple[Recipe, dict[str, Any]]:
     import json
 
     if not (out / "run.json").exists():
-        raise SweepError(f"cannot resume: {out} has no run.json (no sweep was started there)",
-                         fix=f"start it without --resume: medzoo sweep {prepared} --out {out} ...")
+        raise SweepError(
+            f"cannot resume: {out} has no run.json (no sweep was started there)",
+            fix=f"start it without --resume: medzoo sweep {prepared} --out {out} ...",
+        )
     run_info = json.loads((out / "run.json").read_text())
     if Path(run_info["prepared"]) != prepared:
-        raise SweepError(f"cannot resume {out}: it ran on {run_info['prepared']}, got {prepared}",
-                         fix=f"medzoo sweep {run_info['prepared']} --out {out} --resume")
-    rec = resolve_recipe(recipe=run_info.get("recipe"), space=run_info.get("space_file"), smoke=run_info["smoke"])
+        raise SweepError(
+            f"cannot resume {out}: it ran on {run_info['prepared']}, got {prepared}",
+            fix=f"medzoo sweep {run_info['prepared']} --out {out} --resume",
+        )
+    rec = resolve_recipe(
+        recipe=run_info.get("recipe"), space=run_info.get("space_file"), smoke=run_info["smoke"]
+    )
     return rec, run_info
 
 
@@ -230,7 +276,7 @@ def run(
     seed: int = 0,
     progress: bool = True,
     resamples: int = 1000,
-):  # noqa: ANN201 - a medzoo.search.results.ResultTable
+):
     """Run (or resume) a sweep and write the run folder; returns the result table."""
     from medzoo.cluster.connect import connect
     from medzoo.search.results import collect
@@ -244,14 +290,22 @@ def run(
     if not objectives or objectives[0] != "val_metric" or any(o not in OBJECTIVES for o in objectives):
         raise ConfigError(f"objectives must be val_metric or val_metric,gmacs, got {','.join(objectives)!r}")
     if scheduler == "pbt" and search == "optuna":
-        raise ConfigError("scheduler pbt mutates configs itself and cannot follow an Optuna searcher",
-                          fix="use --search random with --scheduler pbt")
-    for name, value, low in (("samples", samples, 1), ("workers_per_trial", workers_per_trial, 1),
-                             ("test_top_k", test_top_k, 0), ("max_failures", max_failures, 0)):
+        raise ConfigError(
+            "scheduler pbt mutates configs itself and cannot follow an Optuna searcher",
+            fix="use --search random with --scheduler pbt",
+        )
+    for name, value, low in (
+        ("samples", samples, 1),
+        ("workers_per_trial", workers_per_trial, 1),
+        ("test_top_k", test_top_k, 0),
+        ("max_failures", max_failures, 0),
+    ):
         if value < low:
             raise ConfigError(f"{name} >= {low} must hold, got {name}={value}")
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise ConfigError(f"cpus_per_trial > 0 and gpus_per_trial >= 0 must hold, got {cpus_per_trial}, {gpus_per_trial}")
+        raise ConfigError(
+            f"cpus_per_trial > 0 and gpus_per_trial >= 0 must hold, got {cpus_per_trial}, {gpus_per_trial}"
+        )
 
     prepared, out = Path(prepared).expanduser().resolve(), Path(out).expanduser().resolve()
     data = DataInfo.read(prepared)
@@ -264,8 +318,10 @@ def run(
         test_top_k, seed = run_info["test_top_k"], run_info["seed"]
     else:
         if out.exists() and any(out.iterdir()):
-            raise SweepError(f"run folder {out} exists and is not empty; a new sweep never overwrites one",
-                             fix="pass --resume to continue it, or choose another --out")
+            raise SweepError(
+                f"run folder {out} exists and is not empty; a new sweep never overwrites one",
+                fix="pass --resume to continue it, or choose another --out",
+            )
         rec = resolve_recipe(recipe=recipe, space=space, smoke=smoke)
         if rec.dataset is not None and rec.dataset != data.dataset:
             raise ConfigError(
@@ -273,15 +329,35 @@ def run(
                 fix=f"use a space file with `base: {rec.id}` and `dataset: {data.dataset}`",
             )
         run_info = {
-            "dataset": data.dataset, "prepared": str(prepared), "recipe": rec.id if space is None else None,
-            "space_file": str(Path(space).resolve()) if space is not None else None, "space": rec.space_dict(),
-            "point": rec.point.to_dict(), "scheduler": scheduler, "search": search, "objectives": list(objectives),
-            "samples": samples, "budget": {"time_budget_s": time_budget_s, "samples": samples,
-                                           "epochs": rec.point.epochs, "limit": rec.limit},
-            "resources": {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
-                          "workers_per_trial": workers_per_trial},
-            "max_failures": max_failures, "test_top_k": test_top_k, "seed": seed, "smoke": smoke,
-            "started": _now(), "finished": None, "primary_metric": data.primary_metric, "mode": "max",
+            "dataset": data.dataset,
+            "prepared": str(prepared),
+            "recipe": rec.id if space is None else None,
+            "space_file": str(Path(space).resolve()) if space is not None else None,
+            "space": rec.space_dict(),
+            "point": rec.point.to_dict(),
+            "scheduler": scheduler,
+            "search": search,
+            "objectives": list(objectives),
+            "samples": samples,
+            "budget": {
+                "time_budget_s": time_budget_s,
+                "samples": samples,
+                "epochs": rec.point.epochs,
+                "limit": rec.limit,
+            },
+            "resources": {
+                "cpus_per_trial": cpus_per_trial,
+                "gpus_per_trial": gpus_per_trial,
+                "workers_per_trial": workers_per_trial,
+            },
+            "max_failures": max_failures,
+            "test_top_k": test_top_k,
+            "seed": seed,
+            "smoke": smoke,
+            "started": _now(),
+            "finished": None,
+            "primary_metric": data.primary_metric,
+            "mode": "max",
         }
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "run.json", run_info)
@@ -290,8 +366,15 @@ def run(
     from ray import tune
 
     run_info["ray_version"] = ray.__version__
-    setup = SweepSetup(prepared=str(prepared), out=str(out), limit=dict(rec.limit), cpus_per_trial=cpus_per_trial,
-                       gpus_per_trial=gpus_per_trial, workers_per_trial=workers_per_trial, max_failures=max_failures)
+    setup = SweepSetup(
+        prepared=str(prepared),
+        out=str(out),
+        limit=dict(rec.limit),
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        workers_per_trial=workers_per_trial,
+        max_failures=max_failures,
+    )
     if workers_per_trial > 1:
         resources: Any = {"CPU": 0.1}  # the trial only drives its TorchTrainer's workers
     else:
@@ -300,20 +383,25 @@ def run(
     connection = connect(address=address)
     try:
         if resume and tune.Tuner.can_restore(str(tune_path)):
-            tuner = tune.Tuner.restore(str(tune_path), trainable=trainable, resume_unfinished=True,
-                                       resume_errored=True)
+            tuner = tune.Tuner.restore(
+                str(tune_path), trainable=trainable, resume_unfinished=True, resume_errored=True
+            )
         else:
             tuner = tune.Tuner(
                 trainable,
                 param_space=rec.tune_space(),
                 tune_config=tune.TuneConfig(
-                    search_alg=_searcher(search, rec, objectives, seed), scheduler=_scheduler(scheduler, rec,
-                                                                                              rec.point.epochs),
-                    num_samples=samples, time_budget_s=time_budget_s, max_concurrent_trials=max_concurrent,
-                    trial_dirname_creator=_trial_dirname, reuse_actors=True,
+                    search_alg=_searcher(search, rec, objectives, seed),
+                    scheduler=_scheduler(scheduler, rec, rec.point.epochs),
+                    num_samples=samples,
+                    time_budget_s=time_budget_s,
+                    max_concurrent_trials=max_concurrent,
+                    trial_dirname_creator=_trial_dirname,
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
-                    name=TUNE_DIR, storage_path=str(out),
+                    name=TUNE_DIR,
+                    storage_path=str(out),
                     failure_config=tune.FailureConfig(max_failures=max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=1 if progress else 0,
@@ -321,17 +409,29 @@ def run(
             )
         with _ctrl_c_interrupts():
             grid = tuner.fit()
-        table = collect(grid, out=out, run_info=run_info, prepared=prepared, test_top_k=test_top_k,
-                        resamples=resamples, seed=seed)
+        table = collect(
+            grid,
+            out=out,
+            run_info=run_info,
+            prepared=prepared,
+            test_top_k=test_top_k,
+            resamples=resamples,
+            seed=seed,
+        )
     finally:
         connection.close()
     run_info["finished"] = _now()
     atomic_write_json(out / "run.json", run_info)
     if table.best is None:
         errors = [e for e in table.frame.get("error", []) if e]
-        reason = f"; first error: {errors[0]}" if errors else f" within time_budget_s={run_info['budget']['time_budget_s']}"
-        raise SweepError(f"no trial of {out} finished an epoch, so there is no best trial{reason} "
-                         f"(per-trial status in {out / 'results.parquet'})",
-                         fix="fix the error above, or raise --time-budget-s / lower the smoke scale")
+        reason = (
+            f"; first error: {errors[0]}"
+            if errors
+            else f" within time_budget_s={run_info['budget']['time_budget_s']}"
+        )
+        raise SweepError(
+            f"no trial of {out} finished an epoch, so there is no best trial{reason} "
+            f"(per-trial status in {out / 'results.parquet'})",
+            fix="fix the error above, or raise --time-budget-s / lower the smoke scale",
+        )
     return table
-

@@ -40,12 +40,16 @@ def train_one(
     rec = load_recipe(recipe, smoke=smoke)
     data = DataInfo.read(prepared)
     if rec.dataset is not None and rec.dataset != data.dataset:
-        raise ConfigError(f"recipe {rec.id!r} is for dataset {rec.dataset!r}, but {prepared} holds {data.dataset!r}")
+        raise ConfigError(
+            f"recipe {rec.id!r} is for dataset {rec.dataset!r}, but {prepared} holds {data.dataset!r}"
+        )
     cfg = from_dict({**rec.point.to_dict(), **parse_sets(list(sets))}, where=f"recipe {rec.id} with --set")
     ckpt = checkpoint_dir(out)
     if out.exists() and not resume:
-        raise TrialError(f"trial folder {out} exists already; training never overwrites one",
-                         fix="choose another --out, or remove it")
+        raise TrialError(
+            f"trial folder {out} exists already; training never overwrites one",
+            fix="choose another --out, or remove it",
+        )
     if resume and not ckpt.exists():
         raise TrialError(f"cannot resume: no checkpoint at {ckpt}", fix="run without --resume")
 
@@ -53,8 +57,14 @@ def train_one(
         with atomic_dir(ckpt, replace=True) as tmp:
             shutil.copytree(folder, tmp, dirs_exist_ok=True)
 
-    result = train_trial(cfg, prepared=prepared, out_dir=out, report=report, limit=rec.limit,
-                         resume_from=ckpt if resume else None)
+    result = train_trial(
+        cfg,
+        prepared=prepared,
+        out_dir=out,
+        report=report,
+        limit=rec.limit,
+        resume_from=ckpt if resume else None,
+    )
     shutil.rmtree(ckpt, ignore_errors=True)
     if test:
         evaluate_test(out, prepared=prepared, primary_metric=data.primary_metric, limit=rec.limit)

@@ -51,7 +51,9 @@ class DataInfo:
         info = datasets.read_info(prepared)
         spec = datasets.get(info["id"])
         task = info.get("task", spec.task)
-        return cls(info["id"], task, tuple(info.get("classes", spec.classes)), primary_key(spec.primary_metric, task))
+        return cls(
+            info["id"], task, tuple(info.get("classes", spec.classes)), primary_key(spec.primary_metric, task)
+        )
 
 
 # -- building blocks ----------------------------------------------------------------------------
@@ -90,10 +92,16 @@ def open_split(
     std: tuple[float, ...],
     limit: int | None = None,
     train: bool = False,
-):  # noqa: ANN201 - a medzoo.datasets.PreparedDataset
+):
     from medzoo import datasets
 
-    kwargs: dict[str, Any] = {"split": split, "image_size": image_size, "mean": mean, "std": std, "limit": limit}
+    kwargs: dict[str, Any] = {
+        "split": split,
+        "image_size": image_size,
+        "mean": mean,
+        "std": std,
+        "limit": limit,
+    }
     if train and cfg.augment != "none":
         kwargs["augment"] = cfg.augment
         kwargs["strength"] = cfg.augment_strength
@@ -118,11 +126,22 @@ def build_loaders(
     limit = limit or {}
     loaders: dict[str, DataLoader] = {}
     workers = cfg.num_workers
-    common = {"num_workers": workers, "pin_memory": runtime.pin_memory,
-              "persistent_workers": runtime.persistent_workers and workers > 0}
+    common = {
+        "num_workers": workers,
+        "pin_memory": runtime.pin_memory,
+        "persistent_workers": runtime.persistent_workers and workers > 0,
+    }
     for split in splits:
-        ds = open_split(prepared, split, cfg, image_size=image_size, mean=mean, std=std,
-                        limit=limit.get(split), train=split == "train")
+        ds = open_split(
+            prepared,
+            split,
+            cfg,
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            limit=limit.get(split),
+            train=split == "train",
+        )
         if len(ds) == 0:
             raise TrialError(
                 f"split {split!r} of {prepared} has no rows (sequence={cfg.sequence!r}); a trial needs data in every split",
@@ -134,29 +153,53 @@ def build_loaders(
         gen = torch.Generator().manual_seed(cfg.seed)
         sampler = None
         if cfg.balance == "sampler" and distributed:
-            raise ConfigError("balance: sampler cannot be split across data-parallel workers",
-                              fix="use --set balance=loss_weights (or workers_per_trial=1)")
+            raise ConfigError(
+                "balance: sampler cannot be split across data-parallel workers",
+                fix="use --set balance=loss_weights (or workers_per_trial=1)",
+            )
         if cfg.balance == "sampler":
             targets = np.asarray(ds.targets)
             if targets.ndim != 1:
-                raise ConfigError("balance: sampler needs single-label targets; use balance: loss_weights for multilabel")
+                raise ConfigError(
+                    "balance: sampler needs single-label targets; use balance: loss_weights for multilabel"
+                )
             counts = np.bincount(targets, minlength=len(ds.classes)).astype(float)
             weights = 1.0 / np.maximum(counts[targets], 1)
-            sampler = WeightedRandomSampler(torch.as_tensor(weights), len(ds), replacement=True, generator=gen)
+            sampler = WeightedRandomSampler(
+                torch.as_tensor(weights), len(ds), replacement=True, generator=gen
+            )
         loaders[split] = DataLoader(
-            ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
-            drop_last=len(ds) > cfg.batch_size, **common,
+            ds,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            generator=gen,
+            drop_last=len(ds) > cfg.batch_size,
+            **common,
         )
     return loaders
 
 
-def build_loss(cfg: TrialConfig, *, task: str, train_targets: np.ndarray, num_classes: int) -> ClassificationLoss:
-    cw = class_weights(train_targets, num_classes) if cfg.balance == "loss_weights" or cfg.loss == "polyfocal" else None
+def build_loss(
+    cfg: TrialConfig, *, task: str, train_targets: np.ndarray, num_classes: int
+) -> ClassificationLoss:
+    cw = (
+        class_weights(train_targets, num_classes)
+        if cfg.balance == "loss_weights" or cfg.loss == "polyfocal"
+        else None
+    )
     pw = None
     if cfg.pos_weight or (cfg.balance == "loss_weights" and cfg.loss == "bce"):
         pw = pos_weights(train_targets if task == "multilabel" else (np.asarray(train_targets) == 1))
-    return ClassificationLoss(cfg.loss, task=task, num_classes=num_classes, label_smoothing=cfg.label_smoothing,
-                              gamma=cfg.focal_gamma, class_weight=cw, pos_weight=pw)
+    return ClassificationLoss(
+        cfg.loss,
+        task=task,
+        num_classes=num_classes,
+        label_smoothing=cfg.label_smoothing,
+        gamma=cfg.focal_gamma,
+        class_weight=cw,
+        pos_weight=pw,
+    )
 
 
 def head_parameters(model: nn.Module) -> set[int]:
@@ -186,10 +229,17 @@ def build_optimizer(cfg: TrialConfig, model: nn.Module) -> torch.optim.Optimizer
 
 
 def build_schedule(cfg: TrialConfig) -> LRSchedule:
-    return LRSchedule(cfg.schedule, epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs, step_size=cfg.step_size,
-                      step_gamma=cfg.step_gamma, plateau_factor=cfg.plateau_factor,
-                      plateau_patience=cfg.plateau_patience, min_delta=cfg.min_delta,
-                      monitor_mode=mode_of(cfg.early_stop_metric))
+    return LRSchedule(
+        cfg.schedule,
+        epochs=cfg.epochs,
+        warmup_epochs=cfg.warmup_epochs,
+        step_size=cfg.step_size,
+        step_gamma=cfg.step_gamma,
+        plateau_factor=cfg.plateau_factor,
+        plateau_patience=cfg.plateau_patience,
+        min_delta=cfg.min_delta,
+        monitor_mode=mode_of(cfg.early_stop_metric),
+    )
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
@@ -219,8 +269,10 @@ def train_one_epoch(
         with runtime.autocast():
             loss = loss_fn(model(x), y)
         if not torch.isfinite(loss):
-            raise TrialError(f"training diverged: loss={loss.item()} at batch {count // max(len(x), 1)}",
-                             fix="lower lr or check the data")
+            raise TrialError(
+                f"training diverged: loss={loss.item()} at batch {count // max(len(x), 1)}",
+                fix="lower lr or check the data",
+            )
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -234,7 +286,9 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime, *, task: str) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: Runtime, *, task: str
+) -> dict[str, Any]:
     """Probabilities (N, C), targets and indices over ``loader``, plus the mean loss."""
     model.eval()
     device = runtime.torch_device()
@@ -251,8 +305,12 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, runtime: 
         targets.append(batch["target"].numpy())
         indices.append(np.asarray(batch["index"]))
     n = sum(len(p) for p in probs)
-    return {"probs": np.concatenate(probs).astype(np.float32), "targets": np.concatenate(targets),
-            "indices": np.concatenate(indices).astype(np.int64), "loss": total / max(n, 1)}
+    return {
+        "probs": np.concatenate(probs).astype(np.float32),
+        "targets": np.concatenate(targets),
+        "indices": np.concatenate(indices).astype(np.int64),
+        "loss": total / max(n, 1),
+    }
 
 
 def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -263,16 +321,25 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def describe(cfg: TrialConfig, model: nn.Module, data: DataInfo, *, image_size: int, mean, std) -> dict[str, Any]:  # noqa: ANN001
+def describe(
+    cfg: TrialConfig, model: nn.Module, data: DataInfo, *, image_size: int, mean, std
+) -> dict[str, Any]:
     """trial.json: everything needed to rebuild and use the model without the sweep."""
     m = _unwrap(model)
     meta = getattr(m, "medzoo", {}) or {}
     return {
         **cfg.to_dict(),
-        "dataset": data.dataset, "task": data.task, "classes": list(data.classes), "num_classes": len(data.classes),
-        "primary_metric": data.primary_metric, "head": meta.get("head", cfg.head),
-        "model_args": meta.get("model_args", {}), "cam_layer": meta.get("cam_layer"),
-        "image_size": image_size, "mean": list(mean), "std": list(std),
+        "dataset": data.dataset,
+        "task": data.task,
+        "classes": list(data.classes),
+        "num_classes": len(data.classes),
+        "primary_metric": data.primary_metric,
+        "head": meta.get("head", cfg.head),
+        "model_args": meta.get("model_args", {}),
+        "cam_layer": meta.get("cam_layer"),
+        "image_size": image_size,
+        "mean": list(mean),
+        "std": list(std),
         "pretrained_cfg": dict(getattr(m, "pretrained_cfg", {}) or {}),
     }
 
@@ -313,8 +380,16 @@ def train_trial(
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     try:
-        loaders = build_loaders(cfg, prepared=prepared, image_size=image_size, mean=mean, std=std, runtime=runtime,
-                                limit=limit, distributed=distributed)
+        loaders = build_loaders(
+            cfg,
+            prepared=prepared,
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            runtime=runtime,
+            limit=limit,
+            distributed=distributed,
+        )
     except DatasetError as exc:
         raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
     if distributed:
@@ -322,8 +397,12 @@ def train_trial(
 
         model = rtt.prepare_model(model)
         loaders["train"] = rtt.prepare_data_loader(loaders["train"], move_to_device=False)
-    loss_fn = build_loss(cfg, task=data.task, train_targets=np.asarray(loaders["train"].dataset.targets),
-                         num_classes=len(data.classes)).to(runtime.torch_device())
+    loss_fn = build_loss(
+        cfg,
+        task=data.task,
+        train_targets=np.asarray(loaders["train"].dataset.targets),
+        num_classes=len(data.classes),
+    ).to(runtime.torch_device())
     optimizer = build_optimizer(cfg, model)
     schedule = build_schedule(cfg)
     monitor = "val_metric" if cfg.early_stop_metric == "val_metric" else cfg.early_stop_metric
@@ -339,7 +418,8 @@ def train_trial(
     start = 0
     if ckpt.is_resumable(Path(resume_from) if resume_from else None):
         history, best_val, best_state, complexity, start, resumed_at = _restore(
-            Path(resume_from), cfg=cfg, model=model, optimizer=optimizer, schedule=schedule, stopper=stopper)
+            Path(resume_from), cfg=cfg, model=model, optimizer=optimizer, schedule=schedule, stopper=stopper
+        )
     if complexity is None:
         complexity = measure_complexity(_unwrap(model), image_size)
 
@@ -359,17 +439,27 @@ def train_trial(
             train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, runtime, scaler)
             out = evaluate(model, loaders["val"], loss_fn, runtime, task=data.task)
         except DatasetError as exc:
-            raise TrialError(f"trial could not read its data in {prepared}: {exc.message}", fix=exc.fix) from exc
+            raise TrialError(
+                f"trial could not read its data in {prepared}: {exc.message}", fix=exc.fix
+            ) from exc
         metrics = compute_metrics(out["probs"], out["targets"], task=data.task, classes=data.classes)
         scalars = {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float | int) or v is None}
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": out["loss"], **scalars,
-               "lr": lr, "epoch_s": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": out["loss"],
+            **scalars,
+            "lr": lr,
+            "epoch_s": time.perf_counter() - t0,
+        }
         history.append(row)
         current = {"val_metric": scalars.get(f"val_{data.primary_metric}"), **row}
         if monitor not in current:
             allowed = sorted(k for k in current if k.startswith("val_"))
-            raise ConfigError(f"early_stop_metric={monitor!r} is not a validation metric of this task; "
-                              f"allowed: {', '.join(allowed)}")
+            raise ConfigError(
+                f"early_stop_metric={monitor!r} is not a validation metric of this task; "
+                f"allowed: {', '.join(allowed)}"
+            )
         value = current.get(monitor)
         improved = stopper.step(value if value is not None else float("nan"), epoch + 1)
         schedule.observe(value)
@@ -377,15 +467,28 @@ def train_trial(
             best_state = state_dict_cpu(model)
             best_val = {"epoch": epoch + 1, "loss": out["loss"], **metrics}
         stopped_early = stopper.should_stop
-        state = {"epoch": epoch + 1, "schedule": schedule.state_dict(), "early_stopping": stopper.state_dict(),
-                 "resumed_at": resumed_at, "stopped_early": stopped_early}
+        state = {
+            "epoch": epoch + 1,
+            "schedule": schedule.state_dict(),
+            "early_stopping": stopper.state_dict(),
+            "resumed_at": resumed_at,
+            "stopped_early": stopped_early,
+        }
         result = _result(best_val, data, complexity, row, history, stopped_early or epoch + 1 == epochs)
         if report is not None:
             folder = Path(tempfile.mkdtemp(prefix="medzoo-ckpt-"))
             try:
-                write_checkpoint(folder, model=model, best_state=best_state, optimizer=optimizer, state=state,
-                                 trial_json={**trial_json, "resumed_at_epochs": resumed_at}, history=history,
-                                 best_val=best_val, complexity=complexity)
+                write_checkpoint(
+                    folder,
+                    model=model,
+                    best_state=best_state,
+                    optimizer=optimizer,
+                    state=state,
+                    trial_json={**trial_json, "resumed_at_epochs": resumed_at},
+                    history=history,
+                    best_val=best_val,
+                    complexity=complexity,
+                )
                 report(result, folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -394,14 +497,29 @@ def train_trial(
     _unwrap(model).load_state_dict(best_state)
     if out_dir is not None:
         with atomic_dir(Path(out_dir), replace=True) as tmp:
-            write_checkpoint(tmp, model=model, best_state=best_state, optimizer=None, state=None,
-                             trial_json={**trial_json, "resumed_at_epochs": resumed_at}, history=history,
-                             best_val=best_val, complexity=complexity)
+            write_checkpoint(
+                tmp,
+                model=model,
+                best_state=best_state,
+                optimizer=None,
+                state=None,
+                trial_json={**trial_json, "resumed_at_epochs": resumed_at},
+                history=history,
+                best_val=best_val,
+                complexity=complexity,
+            )
     return _result(best_val, data, complexity, history[-1], history, True)
 
 
-def _restore(folder: Path, *, cfg: TrialConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-             schedule: LRSchedule, stopper: EarlyStopping) -> tuple:
+def _restore(
+    folder: Path,
+    *,
+    cfg: TrialConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: LRSchedule,
+    stopper: EarlyStopping,
+) -> tuple:
     """Load a checkpoint folder into the live objects; return the trial's bookkeeping to continue from."""
     state = json_read(folder / "state.json")
     _unwrap(model).load_state_dict(ckpt.load_weights(folder / "last.safetensors"))
@@ -412,12 +530,17 @@ def _restore(folder: Path, *, cfg: TrialConfig, model: nn.Module, optimizer: tor
     schedule.load_state_dict(state["schedule"])
     stopper.load_state_dict(state["early_stopping"])
     start = int(state["epoch"])
-    return (json_read(folder / "history.json"), json_read(folder / "val_metrics.json"),
-            ckpt.load_weights(folder / "model.safetensors"), json_read(folder / "complexity.json"), start,
-            [*state.get("resumed_at", []), start])
+    return (
+        json_read(folder / "history.json"),
+        json_read(folder / "val_metrics.json"),
+        ckpt.load_weights(folder / "model.safetensors"),
+        json_read(folder / "complexity.json"),
+        start,
+        [*state.get("resumed_at", []), start],
+    )
 
 
-def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:  # noqa: ANN001
+def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:
     """The per-epoch report: best-epoch validation (restored weights), plus this epoch's numbers."""
     val = {f"val_{k}": v for k, v in best_val.items() if isinstance(v, float | int) and k not in ("epoch",)}
     primary = best_val.get(data.primary_metric)
@@ -425,16 +548,29 @@ def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:  
         "val_metric": primary if primary is not None and math.isfinite(primary) else 0.0,
         **val,
         "best_epoch": best_val.get("epoch"),
-        "epoch": row["epoch"], "epochs": len(history), "train_loss": row["train_loss"],
-        "epoch_val_loss": row["val_loss"], "lr": row["lr"], "epoch_s": row["epoch_s"],
-        "params": complexity.get("params"), "gmacs": complexity.get("gmacs"), "complete": bool(done),
+        "epoch": row["epoch"],
+        "epochs": len(history),
+        "train_loss": row["train_loss"],
+        "epoch_val_loss": row["val_loss"],
+        "lr": row["lr"],
+        "epoch_s": row["epoch_s"],
+        "params": complexity.get("params"),
+        "gmacs": complexity.get("gmacs"),
+        "complete": bool(done),
     }
 
 
 def write_checkpoint(
-    folder: Path, *, model: nn.Module, best_state: Mapping[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer | None, state: dict[str, Any] | None, trial_json: dict[str, Any],
-    history: list[dict[str, Any]], best_val: dict[str, Any], complexity: dict[str, Any],
+    folder: Path,
+    *,
+    model: nn.Module,
+    best_state: Mapping[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer | None,
+    state: dict[str, Any] | None,
+    trial_json: dict[str, Any],
+    history: list[dict[str, Any]],
+    best_val: dict[str, Any],
+    complexity: dict[str, Any],
 ) -> None:
     """The trial folder of the Runs contract; with ``optimizer``/``state`` also resumable."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -77,10 +77,24 @@ def prepared_phantom(
 
 #: the two configurations of the stand-in run: tiny_cnn at 64 px, differing in learning rate
 TINY_RUN_CONFIGS = (
-    {"family": "tiny_cnn", "image_size": 64, "epochs": 14, "lr": 3e-3, "batch_size": 16, "augment": "none",
-     "seed": 0},
-    {"family": "tiny_cnn", "image_size": 64, "epochs": 3, "lr": 1e-4, "batch_size": 16, "augment": "none",
-     "seed": 1},
+    {
+        "family": "tiny_cnn",
+        "image_size": 64,
+        "epochs": 14,
+        "lr": 3e-3,
+        "batch_size": 16,
+        "augment": "none",
+        "seed": 0,
+    },
+    {
+        "family": "tiny_cnn",
+        "image_size": 64,
+        "epochs": 3,
+        "lr": 1e-4,
+        "batch_size": 16,
+        "augment": "none",
+        "seed": 1,
+    },
 )
 
 
@@ -110,32 +124,69 @@ def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_
         trial_id = f"t{k:04d}"
         t0 = time.perf_counter()
         result = train_trial(cfg, prepared=prepared, out_dir=out / "trials" / trial_id)
-        rows.append({"trial_id": trial_id, "status": "TERMINATED", "error": None,
-                     **{f"config.{key}": v for key, v in cfg.items()},
-                     **{key: v for key, v in result.items() if key.startswith("val_")},
-                     "params": result.get("params"), "gmacs": result.get("gmacs"), "epochs": result.get("epochs"),
-                     "compute_s": time.perf_counter() - t0})
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": "TERMINATED",
+                "error": None,
+                **{f"config.{key}": v for key, v in cfg.items()},
+                **{key: v for key, v in result.items() if key.startswith("val_")},
+                "params": result.get("params"),
+                "gmacs": result.get("gmacs"),
+                "epochs": result.get("epochs"),
+                "compute_s": time.perf_counter() - t0,
+            }
+        )
     primary = data.primary_metric
     order = sorted(rows, key=lambda r: -(r.get(f"val_{primary}") or 0.0))
     for r in order[:test_top_k]:
-        test = evaluate_test(out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary,
-                             resamples=200)
+        test = evaluate_test(
+            out / "trials" / r["trial_id"], prepared=prepared, primary_metric=primary, resamples=200
+        )
         m = test["metrics"][primary]
-        r.update({f"test_{primary}": m["value"], f"test_{primary}_ci_low": m["ci_low"],
-                  f"test_{primary}_ci_high": m["ci_high"]})
+        r.update(
+            {
+                f"test_{primary}": m["value"],
+                f"test_{primary}_ci_low": m["ci_low"],
+                f"test_{primary}_ci_high": m["ci_high"],
+            }
+        )
     pd.DataFrame(rows).to_parquet(out / "results.parquet")
     best = order[0]
-    (out / "best.json").write_text(json.dumps({
-        "trial_id": best["trial_id"], "config": dict(configs[int(best["trial_id"][1:])]),
-        "val": {key: v for key, v in best.items() if key.startswith("val_")},
-        "test": json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())["metrics"]}))
-    (out / "run.json").write_text(json.dumps({
-        "dataset": data.dataset, "prepared": str(Path(prepared).resolve()), "recipe": None,
-        "space": {"lr": [c["lr"] for c in configs]}, "scheduler": "fifo", "search": "grid",
-        "objectives": ["val_metric"], "samples": len(configs), "budget": None, "started": started,
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": True,
-        "ray_version": ray.__version__, "primary_metric": primary, "mode": "max",
-        "data_kind": datasets.read_info(prepared).get("data_kind")}))
+    (out / "best.json").write_text(
+        json.dumps(
+            {
+                "trial_id": best["trial_id"],
+                "config": dict(configs[int(best["trial_id"][1:])]),
+                "val": {key: v for key, v in best.items() if key.startswith("val_")},
+                "test": json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())[
+                    "metrics"
+                ],
+            }
+        )
+    )
+    (out / "run.json").write_text(
+        json.dumps(
+            {
+                "dataset": data.dataset,
+                "prepared": str(Path(prepared).resolve()),
+                "recipe": None,
+                "space": {"lr": [c["lr"] for c in configs]},
+                "scheduler": "fifo",
+                "search": "grid",
+                "objectives": ["val_metric"],
+                "samples": len(configs),
+                "budget": None,
+                "started": started,
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "smoke": True,
+                "ray_version": ray.__version__,
+                "primary_metric": primary,
+                "mode": "max",
+                "data_kind": datasets.read_info(prepared).get("data_kind"),
+            }
+        )
+    )
     return out
 
 

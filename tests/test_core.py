@@ -63,14 +63,26 @@ def test_error_carries_fix() -> None:
 
 
 def _medzoo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "medzoo", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "medzoo", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_help_lists_every_group() -> None:
     out = _medzoo("--help")
     assert out.returncode == 0, out.stderr
-    for group in ("datasets", "sweep", "train", "publish", "zoo", "pull", "predict", "leaderboard",
-                  "cluster", "quickstart"):
+    for group in (
+        "datasets",
+        "sweep",
+        "train",
+        "publish",
+        "zoo",
+        "pull",
+        "predict",
+        "leaderboard",
+        "cluster",
+        "quickstart",
+    ):
         assert group in out.stdout
 
 

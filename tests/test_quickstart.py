@@ -21,9 +21,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 def _start(out: Path, budget_minutes: float) -> subprocess.Popen[str]:
     env = dict(os.environ)
     return subprocess.Popen(
-        [sys.executable, "-m", "medzoo", "quickstart", "--out", str(out), "--budget-minutes", str(budget_minutes),
-         "--samples", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "medzoo",
+            "quickstart",
+            "--out",
+            str(out),
+            "--budget-minutes",
+            str(budget_minutes),
+            "--samples",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
 
 

@@ -17,15 +17,33 @@ from typing import Any
 TEMPLATE = "templates/modelcard.md"
 
 #: metrics whose EvalResult metric_type follows the Hub's metric ids
-_METRIC_ORDER = ("accuracy", "balanced_accuracy", "macro_f1", "macro_precision", "macro_recall", "auc", "macro_auc",
-                 "mean_auroc", "sensitivity", "specificity", "f1", "ece")
+_METRIC_ORDER = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "auc",
+    "macro_auc",
+    "mean_auroc",
+    "sensitivity",
+    "specificity",
+    "f1",
+    "ece",
+)
 
 
 def md(text: Any) -> str:
     """Escape free text for a Markdown table cell (no HTML, no pipes, one line)."""
     s = str(text)
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " "))
+    return (
+        s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -43,10 +61,14 @@ def _ci(m: dict[str, Any]) -> str:
 
 def ordered_metrics(metrics: dict[str, Any], primary: str) -> list[str]:
     names = [n for n in metrics if isinstance(metrics[n], dict) and metrics[n].get("value") is not None]
-    return sorted(names, key=lambda n: (n != primary, _METRIC_ORDER.index(n) if n in _METRIC_ORDER else 99, n))
+    return sorted(
+        names, key=lambda n: (n != primary, _METRIC_ORDER.index(n) if n in _METRIC_ORDER else 99, n)
+    )
 
 
-def eval_results(metrics_json: dict[str, Any], *, dataset_id: str, dataset_title: str, data_kind: str) -> list:
+def eval_results(
+    metrics_json: dict[str, Any], *, dataset_id: str, dataset_title: str, data_kind: str
+) -> list:
     """One ``EvalResult`` per test metric (primary first), on the test split."""
     from huggingface_hub import EvalResult
 
@@ -54,18 +76,24 @@ def eval_results(metrics_json: dict[str, Any], *, dataset_id: str, dataset_title
     out = []
     for name in ordered_metrics(metrics_json["metrics"], primary):
         m = metrics_json["metrics"][name]
-        out.append(EvalResult(
-            task_type="image-classification",
-            task_name="Image Classification",
-            dataset_type=dataset_id,
-            dataset_name=f"{dataset_title} ({data_kind})",
-            dataset_split="test",
-            metric_type=name,
-            metric_name=f"test {name}" + (" (primary)" if name == primary else ""),
-            metric_value=round(float(m["value"]), 6),
-            metric_args={"ci_low": _round(m.get("ci_low")), "ci_high": _round(m.get("ci_high")), "ci_level": 0.95,
-                         "ci_method": "bootstrap"},
-        ))
+        out.append(
+            EvalResult(
+                task_type="image-classification",
+                task_name="Image Classification",
+                dataset_type=dataset_id,
+                dataset_name=f"{dataset_title} ({data_kind})",
+                dataset_split="test",
+                metric_type=name,
+                metric_name=f"test {name}" + (" (primary)" if name == primary else ""),
+                metric_value=round(float(m["value"]), 6),
+                metric_args={
+                    "ci_low": _round(m.get("ci_low")),
+                    "ci_high": _round(m.get("ci_high")),
+                    "ci_level": 0.95,
+                    "ci_method": "bootstrap",
+                },
+            )
+        )
     return out
 
 
@@ -84,7 +112,7 @@ def build_card(
     reported: list[dict[str, Any]],
     plots: list[dict[str, str]],
     overlays: list[dict[str, Any]],
-):  # noqa: ANN201 - returns huggingface_hub.ModelCard
+):
     """The ModelCard of one entry revision; ``dataset`` holds title, modality, source, licence, notes."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -149,53 +177,103 @@ def build_card(
         datasets=[dataset_id],
         metrics=ordered_metrics(metrics["metrics"], primary),
         model_name=entry_id,
-        eval_results=eval_results(metrics, dataset_id=dataset_id, dataset_title=dataset.get("title", dataset_id),
-                                  data_kind=data_kind),
+        eval_results=eval_results(
+            metrics,
+            dataset_id=dataset_id,
+            dataset_title=dataset.get("title", dataset_id),
+            data_kind=data_kind,
+        ),
         medical=medical,
         search=provenance,
-        medzoo={"entry": entry_id, "revision": revision, "architecture": config["architecture"],
-                "family": med["family"], "primary_metric": primary,
-                "gradcam": {k: cam.get(k) for k in ("pointing_game", "energy_in_mask", "faithfulness") if k in cam}},
+        medzoo={
+            "entry": entry_id,
+            "revision": revision,
+            "architecture": config["architecture"],
+            "family": med["family"],
+            "primary_metric": primary,
+            "gradcam": {
+                k: cam.get(k) for k in ("pointing_game", "energy_in_mask", "faithfulness") if k in cam
+            },
+        },
     )
     metric_rows = [
-        {"name": md(n), "value": _fmt(metrics["metrics"][n]["value"]), "ci": _ci(metrics["metrics"][n]),
-         "primary": n == primary}
+        {
+            "name": md(n),
+            "value": _fmt(metrics["metrics"][n]["value"]),
+            "ci": _ci(metrics["metrics"][n]),
+            "primary": n == primary,
+        }
         for n in ordered_metrics(metrics["metrics"], primary)
     ]
     per_class_rows = [
-        {"name": md(c), "sensitivity": _fmt(v.get("sensitivity")), "specificity": _fmt(v.get("specificity")),
-         "auc": _fmt(v.get("auc"))}
+        {
+            "name": md(c),
+            "sensitivity": _fmt(v.get("sensitivity")),
+            "specificity": _fmt(v.get("specificity")),
+            "auc": _fmt(v.get("auc")),
+        }
         for c, v in (metrics.get("per_class") or {}).items()
     ]
     pl = (metrics.get("patient_level") or {}).get("metrics", {})
-    patient_rows = [{"name": md(n), "value": _fmt(pl[n]["value"]), "ci": _ci(pl[n])}
-                    for n in ordered_metrics(pl, primary)]
+    patient_rows = [
+        {"name": md(n), "value": _fmt(pl[n]["value"]), "ci": _ci(pl[n])} for n in ordered_metrics(pl, primary)
+    ]
     cross_rows = []
     for ds, block in (metrics.get("cross_dataset") or {}).items():
         for n in ordered_metrics(block.get("metrics", {}), primary):
             m = block["metrics"][n]
-            cross_rows.append({"dataset": md(ds), "name": md(n), "value": _fmt(m["value"]), "ci": _ci(m),
-                               "n": block.get("n", "n/a"), "removed": block.get("removed_duplicates", "n/a")})
+            cross_rows.append(
+                {
+                    "dataset": md(ds),
+                    "name": md(n),
+                    "value": _fmt(m["value"]),
+                    "ci": _ci(m),
+                    "n": block.get("n", "n/a"),
+                    "removed": block.get("removed_duplicates", "n/a"),
+                }
+            )
     gradcam_rows = []
-    for key, title in (("pointing_game", "pointing-game hit rate"), ("energy_in_mask", "CAM energy inside lesion mask"),
-                       ("faithfulness", "faithfulness (ROAD, higher is better)")):
+    for key, title in (
+        ("pointing_game", "pointing-game hit rate"),
+        ("energy_in_mask", "CAM energy inside lesion mask"),
+        ("faithfulness", "faithfulness (ROAD, higher is better)"),
+    ):
         if key in cam and cam[key].get("value") is not None:
-            gradcam_rows.append({"name": title, "value": _fmt(cam[key]["value"]), "ci": _ci(cam[key]),
-                                 "n": cam[key].get("n", "n/a")})
-    gradcam_note = md(cam.get("note", "")) if cam.get("note") else (
-        f"Chance level of the energy share (mean mask area): {_fmt(cam.get('mask_share'))}."
-        if cam.get("mask_share") is not None else "")
+            gradcam_rows.append(
+                {
+                    "name": title,
+                    "value": _fmt(cam[key]["value"]),
+                    "ci": _ci(cam[key]),
+                    "n": cam[key].get("n", "n/a"),
+                }
+            )
+    gradcam_note = (
+        md(cam.get("note", ""))
+        if cam.get("note")
+        else (
+            f"Chance level of the energy share (mean mask area): {_fmt(cam.get('mask_share'))}."
+            if cam.get("mask_share") is not None
+            else ""
+        )
+    )
     reported_rows = [
-        {"study": md(r["study"]), "variant": md(r.get("variant") or "-"),
-         "metrics": ", ".join(f"{md(k)} {v:.4g}" for k, v in r["metrics"].items()),
-         "params_m": _fmt(r.get("params_m")), "gflops": _fmt(r.get("gflops")), "protocol": md(r["protocol"])}
+        {
+            "study": md(r["study"]),
+            "variant": md(r.get("variant") or "-"),
+            "metrics": ", ".join(f"{md(k)} {v:.4g}" for k, v in r["metrics"].items()),
+            "params_m": _fmt(r.get("params_m")),
+            "gflops": _fmt(r.get("gflops")),
+            "protocol": md(r["protocol"]),
+        }
         for r in reported
     ]
     body_kwargs = dict(
         title=md(f"{entry_id} ({revision})"),
-        summary=md(f"A {med['family']} classifier for {dataset.get('title', dataset_id)} ({med['task']}, "
-                   f"{len(labels)} classes), selected by a medzoo hyperparameter search and tested once on the "
-                   f"held-out test split."),
+        summary=md(
+            f"A {med['family']} classifier for {dataset.get('title', dataset_id)} ({med['task']}, "
+            f"{len(labels)} classes), selected by a medzoo hyperparameter search and tested once on the "
+            f"held-out test split."
+        ),
         data_kind=data_kind,
         dataset_title=md(dataset.get("title", dataset_id)),
         dataset_id=dataset_id,
@@ -215,7 +293,9 @@ def build_card(
         intended_use=md(intended_use),
         limitations=md(limitations),
         n_test=metrics.get("n", "n/a"),
-        ci_text="95 % bootstrap intervals, {} resamples".format((metrics.get("ci") or {}).get("resamples", "n/a")),
+        ci_text="95 % bootstrap intervals, {} resamples".format(
+            (metrics.get("ci") or {}).get("resamples", "n/a")
+        ),
         configurations_compared=search.get("configurations_compared", "n/a"),
         metric_rows=metric_rows,
         per_class_rows=per_class_rows,

@@ -23,12 +23,27 @@ from typing import Any
 UNIT = "GMACs: 1e9 multiply-accumulates per image, fvcore convention"
 
 #: ops that perform multiply-accumulates (the ones whose omission would under-count a model)
-MAC_OPS = frozenset({
-    "aten::_convolution", "aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::conv_transpose2d",
-    "aten::addmm", "aten::addbmm", "aten::baddbmm", "aten::bmm", "aten::einsum", "aten::matmul", "aten::mm",
-    "aten::linear", "aten::scaled_dot_product_attention", "aten::_scaled_dot_product_flash_attention",
-    "aten::_scaled_dot_product_efficient_attention", "aten::_scaled_dot_product_attention_math",
-})
+MAC_OPS = frozenset(
+    {
+        "aten::_convolution",
+        "aten::conv1d",
+        "aten::conv2d",
+        "aten::conv3d",
+        "aten::conv_transpose2d",
+        "aten::addmm",
+        "aten::addbmm",
+        "aten::baddbmm",
+        "aten::bmm",
+        "aten::einsum",
+        "aten::matmul",
+        "aten::mm",
+        "aten::linear",
+        "aten::scaled_dot_product_attention",
+        "aten::_scaled_dot_product_flash_attention",
+        "aten::_scaled_dot_product_efficient_attention",
+        "aten::_scaled_dot_product_attention_math",
+    }
+)
 
 
 def sdpa_macs(inputs: list, outputs: list) -> int:
@@ -66,7 +81,9 @@ def count_macs(model: Any, input_size: Sequence[int]) -> dict[str, Any]:
     model.eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice, from fvcore's tracer
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # torch.jit's deprecation notice, from fvcore's tracer
             fca = FlopCountAnalysis(model, x)
             fca.set_op_handle(**{name: counting(name, h) for name, h in handles.items()})
             fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
@@ -86,8 +103,15 @@ def count_macs(model: Any, input_size: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def latency_ms(model: Any, input_size: Sequence[int], *, batch_sizes: Sequence[int] = (1, 8), repeats: int = 5,
-               warmup: int = 2, device: str | None = None) -> dict[str, float]:
+def latency_ms(
+    model: Any,
+    input_size: Sequence[int],
+    *,
+    batch_sizes: Sequence[int] = (1, 8),
+    repeats: int = 5,
+    warmup: int = 2,
+    device: str | None = None,
+) -> dict[str, float]:
     """Median wall time of ``repeats`` forward passes per batch size, after ``warmup`` passes."""
     import torch
 
@@ -120,8 +144,14 @@ def latency_ms(model: Any, input_size: Sequence[int], *, batch_sizes: Sequence[i
     return out
 
 
-def measure(model: Any, input_size: Sequence[int], *, batch_sizes: Sequence[int] = (1, 8), repeats: int = 5,
-            device: str | None = None) -> dict[str, Any]:
+def measure(
+    model: Any,
+    input_size: Sequence[int],
+    *,
+    batch_sizes: Sequence[int] = (1, 8),
+    repeats: int = 5,
+    device: str | None = None,
+) -> dict[str, Any]:
     """Params, GMACs (eval mode, one image) and latency; ``repeats=0`` skips the latency loops."""
     from medzoo.device import detect
     from medzoo.errors import ConfigError
@@ -130,8 +160,10 @@ def measure(model: Any, input_size: Sequence[int], *, batch_sizes: Sequence[int]
     if len(input_size) != 3 or min(input_size) < 1:
         raise ConfigError(f"input_size must be (C, H, W) with positive sizes, got input_size={input_size}")
     if repeats < 0 or any(b < 1 for b in batch_sizes):
-        raise ConfigError(f"repeats >= 0 and batch sizes >= 1 must hold, got repeats={repeats}, "
-                          f"batch_sizes={tuple(batch_sizes)}")
+        raise ConfigError(
+            f"repeats >= 0 and batch sizes >= 1 must hold, got repeats={repeats}, "
+            f"batch_sizes={tuple(batch_sizes)}"
+        )
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     macs = count_macs(model, input_size)
@@ -144,8 +176,11 @@ def measure(model: Any, input_size: Sequence[int], *, batch_sizes: Sequence[int]
         "macs_by_op": macs["macs_by_op"],
         "skipped_ops": macs["skipped_ops"],
         "op_coverage": macs["op_coverage"],
-        "latency_ms": latency_ms(model, input_size, batch_sizes=batch_sizes, repeats=repeats, device=runtime.device)
-        if repeats else {},
+        "latency_ms": latency_ms(
+            model, input_size, batch_sizes=batch_sizes, repeats=repeats, device=runtime.device
+        )
+        if repeats
+        else {},
         "device": runtime.device,
         "input_size": list(input_size),
     }

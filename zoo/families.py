@@ -54,7 +54,9 @@ class Family:
     study_head: str | None = None
     description: str = ""
 
-    def default_pretrained_cfg(self, *, num_classes: int, img_size: int | Sequence[int] | None = None) -> dict:
+    def default_pretrained_cfg(
+        self, *, num_classes: int, img_size: int | Sequence[int] | None = None
+    ) -> dict:
         """timm's pretrained_cfg for this family at ``img_size`` (default: the family's)."""
         h, w = _hw(img_size) if img_size is not None else self.input_size[1:]
         return {
@@ -100,9 +102,16 @@ def _hw(size: int | Sequence[int]) -> tuple[int, int]:
     return (size[-2], size[-1]) if len(size) >= 2 else (size[0], size[0])
 
 
-def model_args(family: Family, *, head: str | None = None, dropout: float = 0.0, freeze: int = 0,
-               hidden: int | Sequence[int] | None = None, img_size: int | Sequence[int] | None = None,
-               **kw: Any) -> dict[str, Any]:
+def model_args(
+    family: Family,
+    *,
+    head: str | None = None,
+    dropout: float = 0.0,
+    freeze: int = 0,
+    hidden: int | Sequence[int] | None = None,
+    img_size: int | Sequence[int] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
     """Validated, JSON-friendly kwargs that rebuild the model through timm."""
     unknown = sorted(set(kw) - set(family.options) - {"in_chans"})
     if unknown:
@@ -138,36 +147,73 @@ def model_args(family: Family, *, head: str | None = None, dropout: float = 0.0,
     return args
 
 
-def build_model(family: Family, *, num_classes: int = 1000, head: str | None = None, dropout: float = 0.0,
-                freeze: int = 0, hidden: int | Sequence[int] | None = None,
-                img_size: int | Sequence[int] | None = None, in_chans: int = 3,
-                backbone_pretrained: bool = False, cache_dir: str | None = None, **kw: Any):  # noqa: ANN201
+def build_model(
+    family: Family,
+    *,
+    num_classes: int = 1000,
+    head: str | None = None,
+    dropout: float = 0.0,
+    freeze: int = 0,
+    hidden: int | Sequence[int] | None = None,
+    img_size: int | Sequence[int] | None = None,
+    in_chans: int = 3,
+    backbone_pretrained: bool = False,
+    cache_dir: str | None = None,
+    **kw: Any,
+):
     """Build the module (timm's entrypoint calls this through build_model_with_cfg)."""
     from medzoo.zoo.freeze import freeze as freeze_units
     from medzoo.zoo.models.base import MedzooNet
 
-    args = model_args(family, head=head, dropout=dropout, freeze=freeze, hidden=hidden,
-                      img_size=img_size, in_chans=in_chans, **kw)
+    args = model_args(
+        family,
+        head=head,
+        dropout=dropout,
+        freeze=freeze,
+        hidden=hidden,
+        img_size=img_size,
+        in_chans=in_chans,
+        **kw,
+    )
     options = {**family.options, **kw}
     if isinstance(img_size, (list, tuple)) and len(img_size) == 2:
         img_size = tuple(img_size)
     backbone, num_features = family.build(
-        pretrained=backbone_pretrained, in_chans=in_chans, img_size=img_size, cache_dir=cache_dir, **options,
+        pretrained=backbone_pretrained,
+        in_chans=in_chans,
+        img_size=img_size,
+        cache_dir=cache_dir,
+        **options,
     )
     net = MedzooNet(
         backbone,
         build_head(args["head"], num_features, num_classes, dropout=args["dropout"], hidden=hidden),
-        num_classes=num_classes, num_features=num_features,
+        num_classes=num_classes,
+        num_features=num_features,
     )
     freeze_units(net, family.freeze_units, args["freeze"], family=family.name)
-    net.medzoo = {"family": family.name, "cam_layer": family.cam_layer, "cam_reshape": family.cam_reshape,
-                  "head": args["head"], "model_args": args}
+    net.medzoo = {
+        "family": family.name,
+        "cam_layer": family.cam_layer,
+        "cam_reshape": family.cam_reshape,
+        "head": args["head"],
+        "model_args": args,
+    }
     return net
 
 
-def create_model(name: str, *, num_classes: int, pretrained: bool = False, head: str | None = None,
-                 dropout: float = 0.0, freeze: int = 0, hidden: int | Sequence[int] | None = None,
-                 img_size: int | Sequence[int] | None = None, **kw: Any):  # noqa: ANN201 - nn.Module
+def create_model(
+    name: str,
+    *,
+    num_classes: int,
+    pretrained: bool = False,
+    head: str | None = None,
+    dropout: float = 0.0,
+    freeze: int = 0,
+    hidden: int | Sequence[int] | None = None,
+    img_size: int | Sequence[int] | None = None,
+    **kw: Any,
+):
     """Build family ``name`` with ``num_classes`` logits (multi-label: one logit per label).
 
     ``pretrained`` loads the backbone's ImageNet weights through timm's Hugging Face
@@ -177,7 +223,9 @@ def create_model(name: str, *, num_classes: int, pretrained: bool = False, head:
     import timm
 
     family = get_family(name)
-    args = model_args(family, head=head, dropout=dropout, freeze=freeze, hidden=hidden, img_size=img_size, **kw)
+    args = model_args(
+        family, head=head, dropout=dropout, freeze=freeze, hidden=hidden, img_size=img_size, **kw
+    )
     return timm.create_model(f"medzoo_{name}", pretrained=pretrained, num_classes=num_classes, **args)
 
 

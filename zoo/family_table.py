@@ -28,7 +28,9 @@ def _cache_key(family: Any, head: str, num_classes: int) -> str:
     return f"{family.name}|{head}|{num_classes}|{size}|timm {timm.__version__}|medzoo {__version__}"
 
 
-def family_rows(*, cache: Path | None = None, gmacs: bool = False, names: list[str] | None = None) -> list[dict]:
+def family_rows(
+    *, cache: Path | None = None, gmacs: bool = False, names: list[str] | None = None
+) -> list[dict]:
     """One dict per family; measures what the cache lacks (GMACs only with ``gmacs=True``), updates it atomically."""
     import torch
 
@@ -58,13 +60,24 @@ def family_rows(*, cache: Path | None = None, gmacs: bool = False, names: list[s
             model = create_model(name, num_classes=num_classes, head=head, dropout=dropout)
             entry["gmacs"] = count_macs(model, family.input_size)["gmacs"]
             changed = True
-        rows.append({
-            "name": name, "source": family.source, "backbone": family.backbone, "paper": family.paper,
-            "head": head, "num_classes": num_classes, "params_m": entry["params"] / 1e6, "gmacs": entry.get("gmacs"),
-            "input_size": list(family.input_size), "cam_layer": family.cam_layer,
-            "heads": list(family.heads), "default_head": family.default_head,
-            "freeze_units": len(family.freeze_units), "options": dict(family.options),
-        })
+        rows.append(
+            {
+                "name": name,
+                "source": family.source,
+                "backbone": family.backbone,
+                "paper": family.paper,
+                "head": head,
+                "num_classes": num_classes,
+                "params_m": entry["params"] / 1e6,
+                "gmacs": entry.get("gmacs"),
+                "input_size": list(family.input_size),
+                "cam_layer": family.cam_layer,
+                "heads": list(family.heads),
+                "default_head": family.default_head,
+                "freeze_units": len(family.freeze_units),
+                "options": dict(family.options),
+            }
+        )
     if changed and cache is not None:
         atomic_write_json(cache, cached)
     return rows

@@ -27,10 +27,12 @@ class ClassScore:
     negative class, so CAMs can be asked for either class.
     """
 
-    def __init__(self, index: int, *, sign: float = 1.0, prob: bool = False, multilabel: bool = False) -> None:
+    def __init__(
+        self, index: int, *, sign: float = 1.0, prob: bool = False, multilabel: bool = False
+    ) -> None:
         self.index, self.sign, self.prob, self.multilabel = index, sign, prob, multilabel
 
-    def __call__(self, output):  # noqa: ANN001, ANN204 - torch tensors
+    def __call__(self, output):
         import torch
 
         if self.prob:
@@ -48,7 +50,7 @@ def make_target(cls: int, num_outputs: int, *, task: str, prob: bool = False) ->
     return ClassScore(cls, prob=prob, multilabel=task == "multilabel")
 
 
-def vit_tokens_to_map(tensor):  # noqa: ANN001, ANN201
+def vit_tokens_to_map(tensor):
     """Token activations (B, N, C) -> (B, C, h, w): the prefix (class/register) tokens are dropped."""
     import math
 
@@ -61,8 +63,16 @@ def vit_tokens_to_map(tensor):  # noqa: ANN001, ANN201
 _RESHAPES = {None: None, "vit": vit_tokens_to_map}
 
 
-def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str, batch_size: int = 16,  # noqa: ANN001
-                 reshape: str | None = None) -> np.ndarray:
+def compute_cams(
+    model,
+    images,
+    classes: Sequence[int],
+    *,
+    layer: str,
+    task: str,
+    batch_size: int = 16,
+    reshape: str | None = None,
+) -> np.ndarray:
     """Grad-CAM maps (N, H, W) in [0, 1] for ``images`` (N, 3, H, W) and one class per image, batched.
 
     ``reshape="vit"`` turns a transformer layer's tokens into a spatial map (the family's ``cam_reshape``).
@@ -82,17 +92,21 @@ def compute_cams(model, images, classes: Sequence[int], *, layer: str, task: str
     if reshape not in _RESHAPES:
         from medzoo.errors import ModelError
 
-        raise ModelError(f"cam_reshape must be one of {sorted(k for k in _RESHAPES if k)} or None, got {reshape!r}")
+        raise ModelError(
+            f"cam_reshape must be one of {sorted(k for k in _RESHAPES if k)} or None, got {reshape!r}"
+        )
     with GradCAM(model=model, target_layers=[target_layer], reshape_transform=_RESHAPES[reshape]) as cam:
         for start in range(0, len(images), batch_size):
             # an input that needs grad keeps the graph alive even when every layer up to the CAM layer is frozen
             batch = images[start : start + batch_size].to(device).requires_grad_(True)
-            targets = [make_target(int(c), num_outputs, task=task) for c in classes[start : start + batch_size]]
+            targets = [
+                make_target(int(c), num_outputs, task=task) for c in classes[start : start + batch_size]
+            ]
             out.append(np.asarray(cam(input_tensor=batch, targets=targets), dtype=np.float32))
     return np.concatenate(out) if out else np.zeros((0, *images.shape[2:]), np.float32)
 
 
-def _num_outputs(model, x) -> int:  # noqa: ANN001
+def _num_outputs(model, x) -> int:
     import torch
 
     with torch.no_grad():
@@ -122,7 +136,9 @@ def energy_in_mask(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(total > 0, inside / np.maximum(total, 1e-12), 0.0)
 
 
-def bootstrap_mean(values: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+def bootstrap_mean(
+    values: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
     """Mean with a percentile-bootstrap interval over the items."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
@@ -130,11 +146,17 @@ def bootstrap_mean(values: np.ndarray, *, resamples: int = 1000, seed: int = 0, 
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
     a = (1 - level) / 2
-    return {"value": float(v.mean()), "ci_low": float(np.quantile(means, a)),
-            "ci_high": float(np.quantile(means, 1 - a)), "n": int(v.size)}
+    return {
+        "value": float(v.mean()),
+        "ci_low": float(np.quantile(means, a)),
+        "ci_high": float(np.quantile(means, 1 - a)),
+        "n": int(v.size),
+    }
 
 
-def road_score(model, images, cams: np.ndarray, classes: Sequence[int], *, task: str, seed: int = 0) -> np.ndarray:  # noqa: ANN001
+def road_score(
+    model, images, cams: np.ndarray, classes: Sequence[int], *, task: str, seed: int = 0
+) -> np.ndarray:
     """Per image ROAD combined score ((LeRF - MoRF) / 2 in class probability) at 20/50/80 % removal."""
     import torch
     from pytorch_grad_cam.metrics.road import ROADCombined
@@ -145,9 +167,14 @@ def road_score(model, images, cams: np.ndarray, classes: Sequence[int], *, task:
     metric = ROADCombined(percentiles=list(ROAD_PERCENTILES))
     import warnings
 
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # seeded imputer noise, global RNG untouched
+    with (
+        torch.random.fork_rng(devices=[]),
+        warnings.catch_warnings(),
+    ):  # seeded imputer noise, global RNG untouched
         # the library's imputer hands torch tensors to numpy (NumPy 2 deprecation inside grad-cam 1.5.7)
-        warnings.filterwarnings("ignore", message="__array_wrap__ must accept context", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="__array_wrap__ must accept context", category=DeprecationWarning
+        )
         torch.manual_seed(seed)
         scores = metric(images.to(device), cams, targets, model)
     return np.asarray(scores, dtype=np.float32).reshape(-1)
@@ -160,7 +187,7 @@ def overlay(image_rgb: np.ndarray, cam: np.ndarray) -> np.ndarray:
     return show_cam_on_image(image_rgb.astype(np.float32) / 255.0, cam, use_rgb=True, image_weight=0.55)
 
 
-def denormalise(images, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:  # noqa: ANN001
+def denormalise(images, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """(N, 3, H, W) normalised tensor -> uint8 (N, H, W, 3) as shown to the model."""
     x = images.detach().cpu().numpy().transpose(0, 2, 3, 1)
     x = x * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
@@ -172,12 +199,14 @@ class GradcamReport:
     """What publish stores: the metrics.json "gradcam" block and the overlay images."""
 
     metrics: dict[str, Any]
-    overlays: list[dict[str, Any]] = field(default_factory=list)  # {file, image (uint8 RGB), label, pred, prob, index}
+    overlays: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # {file, image (uint8 RGB), label, pred, prob, index}
 
 
 def evaluate(
-    model,  # noqa: ANN001
-    dataset,  # noqa: ANN001 - a medzoo.datasets.PreparedDataset (test split)
+    model,
+    dataset,
     *,
     layer: str,
     task: str,
@@ -217,7 +246,9 @@ def evaluate(
     for c in range(len(labels)):
         members = np.flatnonzero(targets[:, c] > 0.5) if multilabel else np.flatnonzero(targets == c)
         if members.size:
-            overlay_idx.extend(int(i) for i in rng.choice(members, size=min(per_class, members.size), replace=False))
+            overlay_idx.extend(
+                int(i) for i in rng.choice(members, size=min(per_class, members.size), replace=False)
+            )
     order = rng.permutation(n)
     loc_candidates = [int(i) for i in order if cls_of(int(i)) is not None]
 
@@ -246,14 +277,29 @@ def evaluate(
         c = cls_of(i)
         if c is None:  # multi-label "no finding": explain the label the model finds most likely
             with torch.no_grad():
-                c = int(torch.sigmoid(model(item(i)["image"][None].to(next(model.parameters()).device))).argmax())
+                c = int(
+                    torch.sigmoid(model(item(i)["image"][None].to(next(model.parameters()).device))).argmax()
+                )
         wanted_cls.append(c)
     images = torch.stack([item(i)["image"] for i in wanted]) if wanted else torch.zeros(0)
-    cams = compute_cams(model, images, wanted_cls, layer=layer, task=task, batch_size=batch_size,
-                        reshape=reshape) if wanted else None
+    cams = (
+        compute_cams(
+            model, images, wanted_cls, layer=layer, task=task, batch_size=batch_size, reshape=reshape
+        )
+        if wanted
+        else None
+    )
     with torch.no_grad():
-        logits = torch.cat([model(images[s : s + batch_size].to(next(model.parameters()).device)).float().cpu()
-                            for s in range(0, len(wanted), batch_size)]) if wanted else None
+        logits = (
+            torch.cat(
+                [
+                    model(images[s : s + batch_size].to(next(model.parameters()).device)).float().cpu()
+                    for s in range(0, len(wanted), batch_size)
+                ]
+            )
+            if wanted
+            else None
+        )
 
     metrics: dict[str, Any] = {"target_layer": layer, "method": "GradCAM (pytorch-grad-cam)", "seed": seed}
     k = len(loc_idx)
@@ -274,8 +320,13 @@ def evaluate(
         m = min(faithfulness_images, len(wanted))
         scores = road_score(model, images[:m], cams[:m], wanted_cls[:m], task=task, seed=seed)
         ci = bootstrap_mean(scores, seed=seed)
-        metrics["faithfulness"] = {"method": f"ROAD combined (pytorch-grad-cam), removal {list(ROAD_PERCENTILES)} %",
-                                   "value": ci["value"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": m}
+        metrics["faithfulness"] = {
+            "method": f"ROAD combined (pytorch-grad-cam), removal {list(ROAD_PERCENTILES)} %",
+            "value": ci["value"],
+            "ci_low": ci["ci_low"],
+            "ci_high": ci["ci_high"],
+            "n": m,
+        }
 
     report = GradcamReport(metrics=metrics)
     if wanted:
@@ -292,12 +343,17 @@ def evaluate(
             p = pos[i]
             c = wanted_cls[p]
             pred = int(np.argmax(probs[p]))
-            report.overlays.append({
-                "file": f"gradcam/{_safe(labels[c])}_{rank:02d}.png",
-                "image": overlay(shown[p], cams[p]),
-                "label": labels[c], "true": labels[c], "pred": labels[pred], "prob": float(probs[p][pred]),
-                "index": int(item(i).get("index", i)),
-            })
+            report.overlays.append(
+                {
+                    "file": f"gradcam/{_safe(labels[c])}_{rank:02d}.png",
+                    "image": overlay(shown[p], cams[p]),
+                    "label": labels[c],
+                    "true": labels[c],
+                    "pred": labels[pred],
+                    "prob": float(probs[p][pred]),
+                    "index": int(item(i).get("index", i)),
+                }
+            )
     return report
 
 

@@ -38,7 +38,9 @@ def resolve_hidden(head: str, hidden: int | Sequence[int] | None) -> tuple[int, 
         return default
     widths = (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
     if head == "fc_1024_128" and widths != default:
-        raise ConfigError(f"head 'fc_1024_128' has fixed widths (1024, 128), got hidden={widths}; use 'mlp_bn'")
+        raise ConfigError(
+            f"head 'fc_1024_128' has fixed widths (1024, 128), got hidden={widths}; use 'mlp_bn'"
+        )
     if len(widths) != len(default) or any(h < 1 for h in widths):
         raise ConfigError(
             f"head {head!r} takes {len(default)} positive hidden width(s), got hidden={hidden!r}"
@@ -54,12 +56,16 @@ class Head(nn.Module):
         self.body = body
         self.fc = fc
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         return self.fc(self.body(x))
 
 
 def build_head(
-    head: str, in_features: int, num_classes: int, *, dropout: float = 0.0,
+    head: str,
+    in_features: int,
+    num_classes: int,
+    *,
+    dropout: float = 0.0,
     hidden: int | Sequence[int] | None = None,
 ) -> Head:
     widths = resolve_hidden(head, hidden)

@@ -24,8 +24,16 @@ from medzoo.paths import atomic_dir
 from medzoo.zoo import store
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
-ENTRY_FILES = ["config.json", "model.safetensors", "README.md", "metrics.json", "search.json", "plots/*.png",
-               "gradcam/*.png", "gradcam/index.json"]
+ENTRY_FILES = [
+    "config.json",
+    "model.safetensors",
+    "README.md",
+    "metrics.json",
+    "search.json",
+    "plots/*.png",
+    "gradcam/*.png",
+    "gradcam/index.json",
+]
 
 
 def default_repo_id(namespace: str, dataset: str, name: str) -> str:
@@ -37,8 +45,9 @@ def default_repo_id(namespace: str, dataset: str, name: str) -> str:
 
 def check_repo_id(repo_id: str) -> str:
     if not _REPO_RE.fullmatch(repo_id) or ".." in repo_id or repo_id.endswith((".git", ".")):
-        raise UnsafeNameError(f"a Hub repo id must look like 'owner/name' (letters, digits, '_', '.', '-'), "
-                              f"got {repo_id!r}")
+        raise UnsafeNameError(
+            f"a Hub repo id must look like 'owner/name' (letters, digits, '_', '.', '-'), got {repo_id!r}"
+        )
     return repo_id
 
 
@@ -50,26 +59,53 @@ class HubCall:
     kwargs: dict[str, Any]
 
 
-def plan_push(entry: str, *, zoo: str | Path, repo_id: str | None = None, namespace: str | None = None,
-              private: bool = True) -> list[HubCall]:
+def plan_push(
+    entry: str,
+    *,
+    zoo: str | Path,
+    repo_id: str | None = None,
+    namespace: str | None = None,
+    private: bool = True,
+) -> list[HubCall]:
     """The Hub calls that publish ``entry`` (one revision): create the repo, upload the folder, tag ``rN``."""
     resolved = store.resolve_entry(entry, zoo=zoo)
     cfg = store.read_config(resolved.path)
     store.read_verified_weights(resolved.path, cfg)  # never push a tampered entry
     if repo_id is None:
         if not namespace:
-            raise HubError("pushing needs a Hub repo id or a namespace (user or organisation), got neither",
-                           fix="pass repo_id='owner/name' or namespace='owner' (CLI: --repo or --namespace)")
+            raise HubError(
+                "pushing needs a Hub repo id or a namespace (user or organisation), got neither",
+                fix="pass repo_id='owner/name' or namespace='owner' (CLI: --repo or --namespace)",
+            )
         repo_id = default_repo_id(namespace, resolved.dataset, resolved.name)
     check_repo_id(repo_id)
     return [
-        HubCall("create_repo", {"repo_id": repo_id, "repo_type": "model", "private": private, "exist_ok": True}),
-        HubCall("upload_folder", {"repo_id": repo_id, "repo_type": "model", "folder_path": str(resolved.path),
-                                  "revision": "main", "allow_patterns": list(ENTRY_FILES),
-                                  "delete_patterns": list(ENTRY_FILES),
-                                  "commit_message": f"medzoo: {resolved.id}"}),
-        HubCall("create_tag", {"repo_id": repo_id, "repo_type": "model", "tag": resolved.revision,
-                               "tag_message": f"medzoo {resolved.id}", "revision": "{commit}", "exist_ok": False}),
+        HubCall(
+            "create_repo", {"repo_id": repo_id, "repo_type": "model", "private": private, "exist_ok": True}
+        ),
+        HubCall(
+            "upload_folder",
+            {
+                "repo_id": repo_id,
+                "repo_type": "model",
+                "folder_path": str(resolved.path),
+                "revision": "main",
+                "allow_patterns": list(ENTRY_FILES),
+                "delete_patterns": list(ENTRY_FILES),
+                "commit_message": f"medzoo: {resolved.id}",
+            },
+        ),
+        HubCall(
+            "create_tag",
+            {
+                "repo_id": repo_id,
+                "repo_type": "model",
+                "tag": resolved.revision,
+                "tag_message": f"medzoo {resolved.id}",
+                "revision": "{commit}",
+                "exist_ok": False,
+            },
+        ),
     ]
 
 
@@ -91,23 +127,39 @@ def _hub_error(exc: Exception, what: str) -> HubError:
     )
 
     if isinstance(exc, OfflineModeIsEnabled | LocalEntryNotFoundError):
-        return HubError(f"{what}: the Hugging Face Hub is unreachable or offline mode is on (HF_HUB_OFFLINE=1); "
-                        f"{type(exc).__name__}: {exc}",
-                        fix="connect to the network and unset HF_HUB_OFFLINE, or use a local zoo (--zoo)")
+        return HubError(
+            f"{what}: the Hugging Face Hub is unreachable or offline mode is on (HF_HUB_OFFLINE=1); "
+            f"{type(exc).__name__}: {exc}",
+            fix="connect to the network and unset HF_HUB_OFFLINE, or use a local zoo (--zoo)",
+        )
     if isinstance(exc, LocalTokenNotFoundError):
-        return HubError(f"{what}: a Hugging Face token is needed and none was found ({exc})",
-                        fix="run `hf auth login` or set HF_TOKEN")
+        return HubError(
+            f"{what}: a Hugging Face token is needed and none was found ({exc})",
+            fix="run `hf auth login` or set HF_TOKEN",
+        )
     if isinstance(exc, RevisionNotFoundError):
-        return HubError(f"{what}: that revision does not exist on the Hub ({exc})",
-                        fix="list the repo's tags on the Hub; zoo revisions are tags r1, r2, ...")
+        return HubError(
+            f"{what}: that revision does not exist on the Hub ({exc})",
+            fix="list the repo's tags on the Hub; zoo revisions are tags r1, r2, ...",
+        )
     if isinstance(exc, RepositoryNotFoundError):
-        return HubError(f"{what}: the repo does not exist or the token cannot see it ({exc})",
-                        fix="check the repo id and log in with `hf auth login`")
+        return HubError(
+            f"{what}: the repo does not exist or the token cannot see it ({exc})",
+            fix="check the repo id and log in with `hf auth login`",
+        )
     return HubError(f"{what}: the Hub refused or failed the request ({type(exc).__name__}: {exc})")
 
 
-def push(entry: str, *, zoo: str | Path, repo_id: str | None = None, namespace: str | None = None,
-         private: bool = True, token: str | None = None, api: Any | None = None) -> str:
+def push(
+    entry: str,
+    *,
+    zoo: str | Path,
+    repo_id: str | None = None,
+    namespace: str | None = None,
+    private: bool = True,
+    token: str | None = None,
+    api: Any | None = None,
+) -> str:
     """Push ``entry`` to the Hub; returns ``<repo_id>@<rN>``."""
     calls = plan_push(entry, zoo=zoo, repo_id=repo_id, namespace=namespace, private=private)
     hf = _api(api, token)
@@ -137,12 +189,15 @@ def parse_hub_ref(ref: str) -> tuple[str, str | None]:
 
 def plan_pull(ref: str) -> HubCall:
     repo_id, revision = parse_hub_ref(ref)
-    return HubCall("snapshot_download", {"repo_id": repo_id, "repo_type": "model", "revision": revision,
-                                         "allow_patterns": list(ENTRY_FILES)})
+    return HubCall(
+        "snapshot_download",
+        {"repo_id": repo_id, "repo_type": "model", "revision": revision, "allow_patterns": list(ENTRY_FILES)},
+    )
 
 
-def pull(ref: str, *, zoo: str | Path, name: str | None = None, token: str | None = None,
-         api: Any | None = None) -> str:
+def pull(
+    ref: str, *, zoo: str | Path, name: str | None = None, token: str | None = None, api: Any | None = None
+) -> str:
     """Fetch ``hf://owner/repo[@rev]`` into ``zoo`` as a new local revision; returns the local entry id."""
     call = plan_pull(ref)
     hf = _api(api, token)
@@ -158,15 +213,18 @@ def pull(ref: str, *, zoo: str | Path, name: str | None = None, token: str | Non
         cfg = store.read_config(src)
         store.read_verified_weights(src, cfg)
         dataset = cfg["medzoo"]["dataset"]
-        entry_name = store.sanitize_name(name or call.kwargs["repo_id"].split("/", 1)[1].removeprefix(
-            f"medzoo-{dataset}-"))
+        entry_name = store.sanitize_name(
+            name or call.kwargs["repo_id"].split("/", 1)[1].removeprefix(f"medzoo-{dataset}-")
+        )
         home = store.entry_home(zoo, store.parse_entry(f"{dataset}/{entry_name}"))
         with store.revision_lock(home):
             revision = store.next_revision(home)
             with atomic_dir(home / revision) as out:
                 for item in src.iterdir():
                     if item.is_symlink():
-                        raise UnsafeNameError(f"{item.name} is a symlink; pulled entries must hold regular files")
+                        raise UnsafeNameError(
+                            f"{item.name} is a symlink; pulled entries must hold regular files"
+                        )
                     shutil.move(str(item), out / item.name)
                 store.read_verified_weights(out, store.read_config(out))
             store.add_revision(home, revision)

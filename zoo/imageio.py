@@ -79,12 +79,16 @@ def read_image(
         except OSError as exc:
             raise InputImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
         if size > MAX_BYTES:
-            raise InputImageError(f"{path}: files up to {MAX_BYTES >> 20} MiB are accepted, got {size >> 20} MiB")
+            raise InputImageError(
+                f"{path}: files up to {MAX_BYTES >> 20} MiB are accepted, got {size >> 20} MiB"
+            )
         data = path.read_bytes()
     else:
         source = filename or "<upload>"
         if len(data) > MAX_BYTES:
-            raise InputImageError(f"{source}: uploads up to {MAX_BYTES >> 20} MiB are accepted, got {len(data) >> 20} MiB")
+            raise InputImageError(
+                f"{source}: uploads up to {MAX_BYTES >> 20} MiB are accepted, got {len(data) >> 20} MiB"
+            )
     if not data:
         raise InputImageError(f"{source} is empty (0 bytes); expected a PNG, JPEG, DICOM or NIfTI image")
     kind = sniff(data)
@@ -92,7 +96,9 @@ def read_image(
         data = _gunzip(data, source)
         kind = "nifti" if sniff(data) == "nifti" else None
         if kind is None:
-            raise InputImageError(f"{source}: a gzip file must hold a NIfTI-1 volume (.nii.gz); it holds something else")
+            raise InputImageError(
+                f"{source}: a gzip file must hold a NIfTI-1 volume (.nii.gz); it holds something else"
+            )
     if kind is None and (source.lower().endswith(".dcm") or source.lower().endswith(".dicom")):
         kind = "dicom"  # DICOM without the 128-byte preamble: let pydicom try with force=True
     if kind in ("png", "jpeg"):
@@ -121,7 +127,9 @@ def _gunzip(data: bytes, source: str) -> bytes:
 
 def _check_size(arr: np.ndarray, source: str) -> None:
     if arr.ndim < 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise InputImageError(f"{source}: an image must be 2-D with at least 1x1 pixels, got shape {arr.shape}")
+        raise InputImageError(
+            f"{source}: an image must be 2-D with at least 1x1 pixels, got shape {arr.shape}"
+        )
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
         raise InputImageError(f"{source}: images up to {MAX_PIXELS} pixels are accepted, got {arr.shape[:2]}")
 
@@ -151,7 +159,9 @@ def _from_array(arr: np.ndarray, source: str, fmt: str = "array", **kw: Any) -> 
     if arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[..., :3]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise InputImageError(f"{source}: an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
+        raise InputImageError(
+            f"{source}: an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}"
+        )
     _check_size(arr, source)
     if arr.dtype != np.uint8:
         arr = to_uint8(arr)
@@ -174,8 +184,9 @@ def _read_pil(data: bytes, source: str, kind: str) -> ImageData:
             else:
                 arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputImageError(f"{source}: the {kind.upper()} data cannot be decoded ({exc}); the file is truncated "
-                              "or corrupt") from None
+        raise InputImageError(
+            f"{source}: the {kind.upper()} data cannot be decoded ({exc}); the file is truncated or corrupt"
+        ) from None
     return _from_array(arr, source, kind)
 
 
@@ -187,7 +198,9 @@ def _read_dicom(data: bytes, source: str) -> ImageData:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
         arr = ds.pixel_array
     except (InvalidDicomError, AttributeError, KeyError, ValueError, RuntimeError, OSError, TypeError) as exc:
-        raise InputImageError(f"{source}: a DICOM file must carry readable pixel data; {type(exc).__name__}: {exc}") from None
+        raise InputImageError(
+            f"{source}: a DICOM file must carry readable pixel data; {type(exc).__name__}: {exc}"
+        ) from None
     notes: list[str] = []
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
@@ -302,10 +315,12 @@ class Preprocess:
         elif img.shape[:2] != (h, w):
             import cv2
 
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if h < img.shape[0] else cv2.INTER_CUBIC)
+            img = cv2.resize(
+                img, (w, h), interpolation=cv2.INTER_AREA if h < img.shape[0] else cv2.INTER_CUBIC
+            )
         return np.ascontiguousarray(img)
 
-    def __call__(self, image: np.ndarray):  # noqa: ANN204 - returns a torch.Tensor (torch imported lazily)
+    def __call__(self, image: np.ndarray):
         import torch
 
         img = self.display(image).astype(np.float32) / 255.0

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 
-def _figure(w: float, h: float):  # noqa: ANN202
+def _figure(w: float, h: float):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -23,7 +23,7 @@ def _figure(w: float, h: float):  # noqa: ANN202
     return Figure(figsize=(w, h), dpi=100, layout="constrained")
 
 
-def _png(fig) -> bytes:  # noqa: ANN001
+def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -44,8 +44,15 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[str],
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_title(title or "confusion matrix (test)")
     return _png(fig)
 

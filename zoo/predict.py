@@ -23,8 +23,14 @@ from medzoo.zoo import store
 from medzoo.zoo.imageio import ImageData, Preprocess, encode_png, read_image
 
 #: DICOM Modality codes that fit a dataset's modality text
-_DICOM_MODALITIES = {"mri": {"MR"}, "mammo": {"MG", "CR", "DX"}, "x-ray": {"CR", "DX"}, "xray": {"CR", "DX"},
-                     "smear": {"SM", "XC", "OT", "GM"}, "microscop": {"SM", "XC", "OT", "GM"}}
+_DICOM_MODALITIES = {
+    "mri": {"MR"},
+    "mammo": {"MG", "CR", "DX"},
+    "x-ray": {"CR", "DX"},
+    "xray": {"CR", "DX"},
+    "smear": {"SM", "XC", "OT", "GM"},
+    "microscop": {"SM", "XC", "OT", "GM"},
+}
 
 
 @dataclass
@@ -48,18 +54,28 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "entry": self.entry, "source": self.source, "task": self.task,
+            "entry": self.entry,
+            "source": self.source,
+            "task": self.task,
             "probs": {lab: round(float(p), 6) for lab, p in zip(self.labels, self.probs, strict=True)},
-            "labels": list(self.labels), "top_label": self.top_label, "top_prob": round(float(self.top_prob), 6),
-            "thresholds": self.thresholds, "positives": list(self.positives), "warnings": list(self.warnings),
-            "notes": list(self.notes), "cam_label": self.cam_label, "has_cam": self.cam_png is not None,
+            "labels": list(self.labels),
+            "top_label": self.top_label,
+            "top_prob": round(float(self.top_prob), 6),
+            "thresholds": self.thresholds,
+            "positives": list(self.positives),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "cam_label": self.cam_label,
+            "has_cam": self.cam_png is not None,
         }
 
 
 class Predictor:
     """One loaded, verified entry; ``predict`` is thread-safe (one request at a time per model)."""
 
-    def __init__(self, model, preprocess: Preprocess, config: dict[str, Any], *, entry: str, device: str = "cpu") -> None:  # noqa: ANN001
+    def __init__(
+        self, model, preprocess: Preprocess, config: dict[str, Any], *, entry: str, device: str = "cpu"
+    ) -> None:
         self.model = model
         self.preprocess = preprocess
         self.config = config
@@ -78,7 +94,13 @@ class Predictor:
         model = store.build_model(cfg, store.read_verified_weights(resolved.path, cfg))
         runtime = detect(device)
         model.to(runtime.torch_device())
-        return cls(model, Preprocess.from_config(cfg["pretrained_cfg"]), cfg, entry=resolved.id, device=runtime.device)
+        return cls(
+            model,
+            Preprocess.from_config(cfg["pretrained_cfg"]),
+            cfg,
+            entry=resolved.id,
+            device=runtime.device,
+        )
 
     def warnings_for(self, image: ImageData) -> list[str]:
         """Why this image may not fit the entry (empty when it fits)."""
@@ -88,23 +110,29 @@ class Predictor:
         channels = med.get("channels")
         _, h, w = self.preprocess.input_size
         if channels == 1 and not image.is_grey:
-            out.append(f"colour (RGB) image given to a model trained on grey-scale {modality or 'images'}; "
-                       "the prediction is unlikely to mean anything")
+            out.append(
+                f"colour (RGB) image given to a model trained on grey-scale {modality or 'images'}; "
+                "the prediction is unlikely to mean anything"
+            )
         if channels == 3 and image.is_grey:
             out.append(f"grey-scale image given to a model trained on colour {modality or 'images'}")
         ih, iw = image.pixels.shape[:2]
         if min(ih, iw) < max(32, min(h, w) // 2):
-            out.append(f"small image ({ih}x{iw} px) upsampled to the model's {h}x{w}: detail is invented, not seen")
+            out.append(
+                f"small image ({ih}x{iw} px) upsampled to the model's {h}x{w}: detail is invented, not seen"
+            )
         if max(ih, iw) > 3 * min(ih, iw):
             out.append(f"image aspect ratio {iw}:{ih} is far from square; it is stretched to {w}x{h}")
         if image.modality:
             low = modality.lower()
             expected = set().union(*(v for k, v in _DICOM_MODALITIES.items() if k in low)) if low else set()
             if expected and image.modality.upper() not in expected:
-                out.append(f"DICOM modality {image.modality} does not match the model's modality ({modality})")
+                out.append(
+                    f"DICOM modality {image.modality} does not match the model's modality ({modality})"
+                )
         return out
 
-    def _probs(self, logits) -> np.ndarray:  # noqa: ANN001
+    def _probs(self, logits) -> np.ndarray:
         import torch
 
         logits = logits.float()
@@ -115,8 +143,14 @@ class Predictor:
             return np.stack([1 - p1, p1], axis=-1)
         return torch.softmax(logits, dim=-1).numpy()
 
-    def predict(self, data: bytes | str | Path | np.ndarray, *, filename: str | None = None, cam: bool = True,
-                slice_index: int | None = None) -> Prediction:
+    def predict(
+        self,
+        data: bytes | str | Path | np.ndarray,
+        *,
+        filename: str | None = None,
+        cam: bool = True,
+        slice_index: int | None = None,
+    ) -> Prediction:
         """Classify one image (bytes, path or array); ``cam=False`` skips the Grad-CAM overlay.
 
         ``slice_index`` picks the axial slice of a NIfTI volume (default: the slice with the most signal).
@@ -135,25 +169,46 @@ class Predictor:
             cam_png = None
             if cam:
                 with torch.enable_grad():
-                    cams = gradcam.compute_cams(self.model, x, [top], layer=self.config["medzoo"]["cam_layer"],
-                                                task=self.task, reshape=self.config["medzoo"].get("cam_reshape"))
+                    cams = gradcam.compute_cams(
+                        self.model,
+                        x,
+                        [top],
+                        layer=self.config["medzoo"]["cam_layer"],
+                        task=self.task,
+                        reshape=self.config["medzoo"].get("cam_reshape"),
+                    )
                 cam_png = encode_png(gradcam.overlay(shown, cams[0]))
         thr = self.config["medzoo"].get("threshold")
         thresholds = None
         positives: list[str] = []
         if self.task == "multilabel":
-            thresholds = ({lab: float(thr.get(lab, 0.5)) for lab in self.labels} if isinstance(thr, dict)
-                          else {lab: float(thr if thr is not None else 0.5) for lab in self.labels})
+            thresholds = (
+                {lab: float(thr.get(lab, 0.5)) for lab in self.labels}
+                if isinstance(thr, dict)
+                else {lab: float(thr if thr is not None else 0.5) for lab in self.labels}
+            )
             positives = [lab for lab, p in zip(self.labels, probs, strict=True) if p >= thresholds[lab]]
         return Prediction(
-            entry=self.entry, source=image.source, task=self.task, labels=self.labels,
-            probs=[float(p) for p in probs], top_label=self.labels[top], top_prob=float(probs[top]),
-            thresholds=thresholds, positives=positives, warnings=self.warnings_for(image), notes=list(image.notes),
-            cam_label=self.labels[top] if cam else None, cam_png=cam_png, input_png=encode_png(shown),
+            entry=self.entry,
+            source=image.source,
+            task=self.task,
+            labels=self.labels,
+            probs=[float(p) for p in probs],
+            top_label=self.labels[top],
+            top_prob=float(probs[top]),
+            thresholds=thresholds,
+            positives=positives,
+            warnings=self.warnings_for(image),
+            notes=list(image.notes),
+            cam_label=self.labels[top] if cam else None,
+            cam_png=cam_png,
+            input_png=encode_png(shown),
         )
 
 
-def predict(entry: str, images: list[str | Path | bytes], *, zoo: str | Path, cam: bool = True) -> list[Prediction]:
+def predict(
+    entry: str, images: list[str | Path | bytes], *, zoo: str | Path, cam: bool = True
+) -> list[Prediction]:
     """Load ``entry`` once and classify each image."""
     predictor = Predictor.from_entry(entry, zoo=zoo)
     return [predictor.predict(img, cam=cam) for img in images]

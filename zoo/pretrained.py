@@ -54,8 +54,9 @@ def _hf_unavailable(model_name: str, repo: str, cache: Path, why: str) -> Pretra
     )
 
 
-def create_timm(model_name: str, *, pretrained: bool, cache_dir: str | os.PathLike[str] | None = None,
-                **kwargs: Any):  # noqa: ANN201 - returns a timm nn.Module
+def create_timm(
+    model_name: str, *, pretrained: bool, cache_dir: str | os.PathLike[str] | None = None, **kwargs: Any
+):
     """``timm.create_model`` with pretrained weights through timm's own Hugging Face path, failing fast."""
     import timm
 
@@ -96,7 +97,10 @@ def _is_network_error(exc: BaseException) -> bool:
     from huggingface_hub import errors
 
     kinds: tuple[type[BaseException], ...] = (
-        errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, ConnectionError, TimeoutError,
+        errors.LocalEntryNotFoundError,
+        errors.OfflineModeIsEnabled,
+        ConnectionError,
+        TimeoutError,
     )
     while exc is not None:
         if isinstance(exc, kinds) or type(exc).__name__ in {"ConnectError", "ConnectTimeout", "ReadTimeout"}:
@@ -115,7 +119,11 @@ def _require_url_cached_or_reachable(model_name: str, url: str) -> None:
     target = torch_hub_file(url)
     if target.is_file():
         return
-    why = "HF_HUB_OFFLINE=1" if offline() else (None if reachable(url) else f"{urlparse(url).hostname} is unreachable")
+    why = (
+        "HF_HUB_OFFLINE=1"
+        if offline()
+        else (None if reachable(url) else f"{urlparse(url).hostname} is unreachable")
+    )
     if why:
         raise PretrainedWeightsUnavailable(
             f"ImageNet weights for {model_name} are not in the torch hub cache ({target}) and cannot be "

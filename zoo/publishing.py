@@ -26,8 +26,10 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ZooError(f"{path} is missing; a run folder must hold it (docs/contracts.md 'Runs')",
-                       fix="run `medzoo sweep ...` to completion first") from None
+        raise ZooError(
+            f"{path} is missing; a run folder must hold it (docs/contracts.md 'Runs')",
+            fix="run `medzoo sweep ...` to completion first",
+        ) from None
     except json.JSONDecodeError as exc:
         raise ZooError(f"{path} must be JSON; it does not parse ({exc})") from None
 
@@ -47,21 +49,27 @@ def select_trials(run: Path, *, top: int) -> tuple[list[str], dict[str, Any], An
     # the search's own selection: val_metric (the primary on validation), ties to the cheaper model (GMACs)
     col = "val_metric" if "val_metric" in results.columns else f"val_{primary}"
     if col not in results.columns:
-        raise ZooError(f"{run / 'results.parquet'} must have the column val_metric or val_{primary}; "
-                       f"columns are {list(results.columns)}")
+        raise ZooError(
+            f"{run / 'results.parquet'} must have the column val_metric or val_{primary}; "
+            f"columns are {list(results.columns)}"
+        )
     ok = results[results[col].notna()].copy()
     if "status" in ok.columns:
         ok = ok[ok["status"].astype(str).str.upper() == "TERMINATED"]
     if ok.empty:
-        raise ZooError(f"{run}: no finished trial has a validation {primary}; nothing to publish",
-                       fix="check results.parquet's error column and rerun the sweep")
+        raise ZooError(
+            f"{run}: no finished trial has a validation {primary}; nothing to publish",
+            fix="check results.parquet's error column and rerun the sweep",
+        )
     if len(ok) < top:
-        raise ZooError(f"{run}: top <= the number of finished trials must hold, got top={top} with {len(ok)} finished",
-                       fix=f"publish with --top {len(ok)}")
+        raise ZooError(
+            f"{run}: top <= the number of finished trials must hold, got top={top} with {len(ok)} finished",
+            fix=f"publish with --top {len(ok)}",
+        )
     sign = 1.0 if info.get("mode", "max") == "min" else -1.0
     ok["_key"] = sign * ok[col].astype(float)
     ok["_cost"] = ok["gmacs"].astype(float).fillna(float("inf")) if "gmacs" in ok.columns else 0.0
-    best = (run / "best.json")
+    best = run / "best.json"
     if best.is_file():  # the search's recorded best comes first, whatever the tie-breaking
         ok["_best"] = (ok["trial_id"].astype(str) != str(_read_json(best).get("trial_id"))).astype(int)
     else:
@@ -74,7 +82,7 @@ def select_trials(run: Path, *, top: int) -> tuple[list[str], dict[str, Any], An
             f"{run}: the top {top} trials by validation must have been evaluated on test by the search; "
             f"{missing} have no test_metrics.json (only the search's top-K were)",
             fix="publish no more trials than the search tested (its test top-K), or rerun the sweep with a larger "
-                "test top-K",
+            "test top-K",
         )
     return chosen, info, ok
 
@@ -107,10 +115,22 @@ def publish(
         base = store.sanitize_name(name or trial["family"])
         used[base] = used.get(base, 0) + 1
         entry_name = base if used[base] == 1 else store.sanitize_name(f"{base}-{used[base]}")
-        ids.append(_publish_trial(run, trial_id, trial, info=info, zoo=Path(zoo), name=entry_name,
-                                  data_kind=data_kind, gradcam_images=gradcam_images,
-                                  overlays_per_class=overlays_per_class, faithfulness_images=faithfulness_images,
-                                  seed=seed, device=device))
+        ids.append(
+            _publish_trial(
+                run,
+                trial_id,
+                trial,
+                info=info,
+                zoo=Path(zoo),
+                name=entry_name,
+                data_kind=data_kind,
+                gradcam_images=gradcam_images,
+                overlays_per_class=overlays_per_class,
+                faithfulness_images=faithfulness_images,
+                seed=seed,
+                device=device,
+            )
+        )
     return ids
 
 
@@ -135,23 +155,35 @@ def _dataset_facts(dataset_id: str) -> dict[str, Any]:
         spec = datasets.get(dataset_id)
     except UnknownNameError:  # a dataset this install does not know still publishes, with fewer facts
         return {"title": dataset_id}
-    return {"title": spec.title, "modality": spec.modality, "citation": spec.citation, "licence": spec.licence,
-            "notes": list(spec.notes), "channels": spec.channels}
+    return {
+        "title": spec.title,
+        "modality": spec.modality,
+        "citation": spec.citation,
+        "licence": spec.licence,
+        "notes": list(spec.notes),
+        "channels": spec.channels,
+    }
 
 
-def _pretrained_cfg(model, trial: dict[str, Any], labels: list[str]) -> dict[str, Any]:  # noqa: ANN001
+def _pretrained_cfg(model, trial: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     base = dict(getattr(model, "pretrained_cfg", None) or {})
     size = trial.get("image_size") or (base.get("input_size") or (3, 224, 224))[-1]
-    cfg = {k: base[k] for k in ("first_conv", "classifier", "pool_size", "fixed_input_size") if base.get(k) is not None}
-    cfg.update({
-        "input_size": [3, int(size), int(size)],
-        "mean": [float(v) for v in (trial.get("mean") or base.get("mean") or (0.485, 0.456, 0.406))],
-        "std": [float(v) for v in (trial.get("std") or base.get("std") or (0.229, 0.224, 0.225))],
-        "interpolation": base.get("interpolation", "bilinear"),
-        "crop_pct": 1.0,
-        "crop_mode": "center",
-        "num_classes": int(trial["num_classes"]),
-    })
+    cfg = {
+        k: base[k]
+        for k in ("first_conv", "classifier", "pool_size", "fixed_input_size")
+        if base.get(k) is not None
+    }
+    cfg.update(
+        {
+            "input_size": [3, int(size), int(size)],
+            "mean": [float(v) for v in (trial.get("mean") or base.get("mean") or (0.485, 0.456, 0.406))],
+            "std": [float(v) for v in (trial.get("std") or base.get("std") or (0.229, 0.224, 0.225))],
+            "interpolation": base.get("interpolation", "bilinear"),
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+            "num_classes": int(trial["num_classes"]),
+        }
+    )
     return cfg
 
 
@@ -165,7 +197,7 @@ def _search_block(run: Path, info: dict[str, Any], trial_id: str, trial: dict[st
     row = results[results["trial_id"].astype(str) == trial_id].iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
     row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-    best_cfg = {k[len("config."):]: v for k, v in row.items() if k.startswith("config.")}
+    best_cfg = {k[len("config.") :]: v for k, v in row.items() if k.startswith("config.")}
     return {
         "run": str(run.resolve()),
         "run_name": run.name,
@@ -194,8 +226,18 @@ def _search_block(run: Path, info: dict[str, Any], trial_id: str, trial: dict[st
 
 
 def _publish_trial(
-    run: Path, trial_id: str, trial: dict[str, Any], *, info: dict[str, Any], zoo: Path, name: str,
-    data_kind: str | None, gradcam_images: int, overlays_per_class: int, faithfulness_images: int, seed: int,
+    run: Path,
+    trial_id: str,
+    trial: dict[str, Any],
+    *,
+    info: dict[str, Any],
+    zoo: Path,
+    name: str,
+    data_kind: str | None,
+    gradcam_images: int,
+    overlays_per_class: int,
+    faithfulness_images: int,
+    seed: int,
     device: str | None,
 ) -> str:
     import torch
@@ -219,11 +261,15 @@ def _publish_trial(
     weights = (tdir / "model.safetensors").read_bytes()
 
     model_args = dict(trial.get("model_args") or {})
-    model = create_model(family, num_classes=int(trial["num_classes"]), pretrained=False, **_create_kwargs(trial))
+    model = create_model(
+        family, num_classes=int(trial["num_classes"]), pretrained=False, **_create_kwargs(trial)
+    )
     missing, unexpected = model.load_state_dict(load_safetensors(weights), strict=False)
     if missing or unexpected:
-        raise ZooError(f"{tdir / 'model.safetensors'} must match the trial's model ({family}); missing {missing[:5]}, "
-                       f"unexpected {unexpected[:5]}")
+        raise ZooError(
+            f"{tdir / 'model.safetensors'} must match the trial's model ({family}); missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
     model.eval()
     meta = dict(getattr(model, "medzoo", None) or {})
     model_args = meta.get("model_args", model_args)
@@ -241,15 +287,31 @@ def _publish_trial(
         metrics["complexity"] = measure(model, tuple(pcfg["input_size"]))
     runtime = detect(device)
     model.to(runtime.torch_device())
-    open_kw: dict[str, Any] = {"split": "test", "image_size": pcfg["input_size"][-1], "mean": tuple(pcfg["mean"]),
-                               "std": tuple(pcfg["std"]), "augment": None}
+    open_kw: dict[str, Any] = {
+        "split": "test",
+        "image_size": pcfg["input_size"][-1],
+        "mean": tuple(pcfg["mean"]),
+        "std": tuple(pcfg["std"]),
+        "augment": None,
+    }
     if trial.get("sequence"):
         open_kw["sequence"] = trial["sequence"]
     test_set = datasets.open(prepared, **open_kw)
     with torch.enable_grad():
-        report = gradcam.evaluate(model, test_set, layer=cam_layer, task=task, labels=labels, mean=pcfg["mean"],
-                                  std=pcfg["std"], per_class=overlays_per_class, max_images=gradcam_images,
-                                  faithfulness_images=faithfulness_images, seed=seed, reshape=cam_reshape)
+        report = gradcam.evaluate(
+            model,
+            test_set,
+            layer=cam_layer,
+            task=task,
+            labels=labels,
+            mean=pcfg["mean"],
+            std=pcfg["std"],
+            per_class=overlays_per_class,
+            max_images=gradcam_images,
+            faithfulness_images=faithfulness_images,
+            seed=seed,
+            reshape=cam_reshape,
+        )
     model.to("cpu")
     metrics["gradcam"] = report.metrics
 
@@ -305,14 +367,27 @@ def _publish_trial(
             (tmp / "gradcam").mkdir()
             for o in report.overlays:
                 (tmp / o["file"]).write_bytes(encode_png(o["image"]))
-                overlays.append({"file": o["file"], "caption": f"Grad-CAM for {o['true']} (predicted {o['pred']}, "
-                                                               f"p={o['prob']:.2f}; test row {o['index']})"})
-            atomic_write_json(tmp / "gradcam" / "index.json", [{k: v for k, v in o.items() if k != "image"}
-                                                                for o in report.overlays])
+                overlays.append(
+                    {
+                        "file": o["file"],
+                        "caption": f"Grad-CAM for {o['true']} (predicted {o['pred']}, "
+                        f"p={o['prob']:.2f}; test row {o['index']})",
+                    }
+                )
+            atomic_write_json(
+                tmp / "gradcam" / "index.json",
+                [{k: v for k, v in o.items() if k != "image"} for o in report.overlays],
+            )
             card = card_mod.build_card(
-                entry_id=entry_id, revision=revision, config=config, metrics=metrics, search=search,
-                dataset=facts, reported=paper_reported(dataset_id, architecture=family),
-                plots=plot_list, overlays=overlays,
+                entry_id=entry_id,
+                revision=revision,
+                config=config,
+                metrics=metrics,
+                search=search,
+                dataset=facts,
+                reported=paper_reported(dataset_id, architecture=family),
+                plots=plot_list,
+                overlays=overlays,
             )
             card.save(tmp / "README.md")
         store.add_revision(home, revision)
@@ -332,8 +407,9 @@ def _create_kwargs(trial: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
-def _write_plots(tmp: Path, tdir: Path, metrics: dict[str, Any], labels: list[str], task: str, primary: str,
-                 plots) -> list[dict[str, str]]:  # noqa: ANN001
+def _write_plots(
+    tmp: Path, tdir: Path, metrics: dict[str, Any], labels: list[str], task: str, primary: str, plots
+) -> list[dict[str, str]]:
     (tmp / "plots").mkdir()
     out: list[dict[str, str]] = []
     npz = tdir / "test_outputs.npz"
@@ -353,6 +429,7 @@ def _write_plots(tmp: Path, tdir: Path, metrics: dict[str, Any], labels: list[st
     hist = tdir / "history.json"
     if hist.is_file():
         (tmp / "plots" / "training_curves.png").write_bytes(
-            plots.training_curves_png(_read_json(hist), primary_metric=primary))
+            plots.training_curves_png(_read_json(hist), primary_metric=primary)
+        )
         out.append({"title": "training curves", "file": "plots/training_curves.png"})
     return out

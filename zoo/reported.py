@@ -27,7 +27,9 @@ def _table() -> tuple[dict[str, Any], ...]:
     for i, study in enumerate(data.get("studies", [])):
         unknown = set(study) - _STUDY_KEYS
         if unknown:
-            raise ConfigError(f"reported.yaml study #{i}: unknown keys {sorted(unknown)}; allowed {sorted(_STUDY_KEYS)}")
+            raise ConfigError(
+                f"reported.yaml study #{i}: unknown keys {sorted(unknown)}; allowed {sorted(_STUDY_KEYS)}"
+            )
         for j, row in enumerate(study["rows"]):
             unknown = set(row) - _ROW_KEYS
             if unknown:

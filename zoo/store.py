@@ -62,7 +62,9 @@ def _check_part(kind: str, value: str, entry: str) -> None:
 def parse_entry(entry: str) -> EntryRef:
     """Parse ``<dataset>/<name>[@rN]``; anything that could escape the zoo root raises UnsafeNameError."""
     if not isinstance(entry, str) or not entry:
-        raise UnsafeNameError(f"an entry id must be a non-empty string '<dataset>/<name>[@rN]', got {entry!r}")
+        raise UnsafeNameError(
+            f"an entry id must be a non-empty string '<dataset>/<name>[@rN]', got {entry!r}"
+        )
     if "\\" in entry or "\x00" in entry or entry.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", entry):
         raise UnsafeNameError(
             f"entry {entry!r}: absolute paths, drive letters, '~', backslashes and NUL are not allowed in "
@@ -189,7 +191,9 @@ def resolve_entry(entry: str, *, zoo: str | Path) -> ResolvedEntry:
         )
     path = _inside(Path(zoo), home / revision, entry)
     if not (path / CONFIG).is_file():
-        raise EntryNotFoundError(f"entry {ref.id}@{revision}: {path / CONFIG} is missing; the revision is incomplete")
+        raise EntryNotFoundError(
+            f"entry {ref.id}@{revision}: {path / CONFIG} is missing; the revision is incomplete"
+        )
     return ResolvedEntry(ref.dataset, ref.name, revision, path)
 
 
@@ -228,7 +232,7 @@ def read_verified_weights(path: Path, cfg: dict[str, Any]) -> bytes:
     return data
 
 
-def build_model(cfg: dict[str, Any], weights: bytes | None = None):  # noqa: ANN201 - torch lazily
+def build_model(cfg: dict[str, Any], weights: bytes | None = None):
     """Rebuild the entry's model through timm (``medzoo_<family>``) and load safetensors bytes."""
     import timm
     from safetensors.torch import load as load_safetensors
@@ -237,7 +241,10 @@ def build_model(cfg: dict[str, Any], weights: bytes | None = None):  # noqa: ANN
 
     try:
         model = timm.create_model(
-            cfg["architecture"], pretrained=False, num_classes=int(cfg["num_classes"]), **cfg.get("model_args", {})
+            cfg["architecture"],
+            pretrained=False,
+            num_classes=int(cfg["num_classes"]),
+            **cfg.get("model_args", {}),
         )
     except RuntimeError as exc:
         raise ZooError(
@@ -255,7 +262,7 @@ def build_model(cfg: dict[str, Any], weights: bytes | None = None):  # noqa: ANN
     return model
 
 
-def load(entry: str, *, zoo: str | Path):  # noqa: ANN201
+def load(entry: str, *, zoo: str | Path):
     """``(model, preprocess, labels)`` for ``entry`` (``<dataset>/<name>[@rN]``), weights verified.
 
     ``preprocess`` maps a uint8 image (H, W) or (H, W, 3) to the normalised float
@@ -333,7 +340,9 @@ def info(path: Path, *, revisions: tuple[str, ...] = ()) -> EntryInfo:
     )
 
 
-def list(*, zoo: str | Path, dataset: str | None = None, all_revisions: bool = False) -> builtins.list[EntryInfo]:  # noqa: A001
+def list(
+    *, zoo: str | Path, dataset: str | None = None, all_revisions: bool = False
+) -> builtins.list[EntryInfo]:  # noqa: A001
     """Entries in ``zoo`` (newest revision of each, or every revision), sorted by dataset and name."""
     zoo = Path(zoo)
     if dataset is not None:
@@ -350,7 +359,9 @@ def list(*, zoo: str | Path, dataset: str | None = None, all_revisions: bool = F
                 continue
             revs = tuple(refs["revisions"])
             chosen = revs if all_revisions else (refs["latest"],)
-            out.extend(info(_inside(zoo, home / r, f"{ds_dir.name}/{home.name}@{r}"), revisions=revs) for r in chosen)
+            out.extend(
+                info(_inside(zoo, home / r, f"{ds_dir.name}/{home.name}@{r}"), revisions=revs) for r in chosen
+            )
     return out
 
 
@@ -367,8 +378,10 @@ def pull(entry: str, *, zoo: str | Path, to: str | Path | None = None) -> Path:
         return path
     to = Path(to)
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
-        raise ZooError(f"pull target {to} must not exist or be an empty folder; it holds files already",
-                       fix="choose another --to folder")
+        raise ZooError(
+            f"pull target {to} must not exist or be an empty folder; it holds files already",
+            fix="choose another --to folder",
+        )
     if to.is_dir():
         to.rmdir()
     with atomic_dir(to) as tmp:

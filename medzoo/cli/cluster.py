@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Start, inspect and use a Ray cluster (wraps ray up/down/status/job submit).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Start, inspect and use a Ray cluster (wraps ray up/down/status/job submit).", no_args_is_help=True
+)
 
 
 def _run(cmd: list[str], dry_run: bool) -> None:
@@ -28,8 +29,10 @@ def configs() -> None:
 
 
 @app.command("up")
-def up(config: str = typer.Argument(..., help="A shipped config name (see `configs`) or a path."),
-       dry_run: bool = typer.Option(False, "--dry-run", help="Print the command only.")) -> None:
+def up(
+    config: str = typer.Argument(..., help="A shipped config name (see `configs`) or a path."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the command only."),
+) -> None:
     """Start a cluster from a config."""
     from medzoo.cluster.commands import resolve_config, up_command
 
@@ -45,8 +48,10 @@ def down(config: str = typer.Argument(...), dry_run: bool = typer.Option(False, 
 
 
 @app.command("status")
-def status(address: str | None = typer.Option(None, "--address", help="host:port of the Ray head."),
-           dry_run: bool = typer.Option(False, "--dry-run")) -> None:
+def status(
+    address: str | None = typer.Option(None, "--address", help="host:port of the Ray head."),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+) -> None:
     """Show nodes and resources of a running Ray cluster."""
     from medzoo.cluster.commands import status_command
 
@@ -54,10 +59,12 @@ def status(address: str | None = typer.Option(None, "--address", help="host:port
 
 
 @app.command("submit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def submit(ctx: typer.Context,
-           address: str = typer.Option(..., "--address", help="host:port of the Ray head."),
-           working_dir: Path | None = typer.Option(None, "--working-dir"),
-           dry_run: bool = typer.Option(False, "--dry-run")) -> None:
+def submit(
+    ctx: typer.Context,
+    address: str = typer.Option(..., "--address", help="host:port of the Ray head."),
+    working_dir: Path | None = typer.Option(None, "--working-dir"),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+) -> None:
     """Run a command on the cluster as a Ray job: medzoo cluster submit --address H:6379 -- medzoo sweep ..."""
     from medzoo.cluster.commands import submit_command
 

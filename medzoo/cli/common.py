@@ -15,7 +15,7 @@ def resolve_zoo(zoo: Path | None) -> Path:
     return Path(zoo).expanduser().resolve() if zoo is not None else default_zoo(resolve_home())
 
 
-def console(*, min_width: int | None = None):  # noqa: ANN201 - rich imported lazily
+def console(*, min_width: int | None = None):
     """A console for command output; ``min_width`` widens piped output (logs, CI) past rich's 80 columns."""
     import os
     import sys

@@ -22,8 +22,14 @@ def list_() -> None:
         spec = datasets.get(dataset_id)
         splits = [spec.default_split] + [s for s in spec.split_protocols if s != spec.default_split]
         classes = ", ".join(spec.classes) if spec.num_classes <= 4 else f"{spec.num_classes} labels"
-        table.add_row(spec.id, spec.task + (" (eval only)" if spec.eval_only else ""), classes,
-                      ", ".join(splits), spec.primary_metric, spec.modality)
+        table.add_row(
+            spec.id,
+            spec.task + (" (eval only)" if spec.eval_only else ""),
+            classes,
+            ", ".join(splits),
+            spec.primary_metric,
+            spec.modality,
+        )
     console().print(table)
 
 
@@ -69,10 +75,14 @@ def prepare(
     dataset_id: str = typer.Argument(..., metavar="ID", help="Dataset id (medzoo datasets list)."),
     raw: Path = typer.Argument(..., help="The raw download (or phantom) folder."),
     out: Path = typer.Argument(..., help="New folder for the prepared dataset."),
-    split: str = typer.Option(None, "--split", help="patient | image | official (default: the dataset's own)."),
+    split: str = typer.Option(
+        None, "--split", help="patient | image | official (default: the dataset's own)."
+    ),
     folds: int = typer.Option(None, "--folds", help="K cross-validation folds over the non-test patients."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
-    image_size: int = typer.Option(None, "--image-size", help="Side of the prepared images (default per dataset)."),
+    image_size: int = typer.Option(
+        None, "--image-size", help="Side of the prepared images (default per dataset)."
+    ),
 ) -> None:
     """Preprocess, split and audit a raw download into the prepared layout (written atomically)."""
     from medzoo import datasets
@@ -84,6 +94,8 @@ def prepare(
     for warning in info["warnings"]:
         c.print(f"[bold red]{warning}[/]")
     counts = ", ".join(f"{s} {v['total']}" for s, v in info["counts"].items())
-    c.print(f"prepared {info['images']} images ({counts}); {info['split_protocol']} split; leakage audit "
-            f"{'passed' if info['leakage_audit']['passed'] else 'FAILED'}; skipped {len(info['skipped'])} -> {path}",
-            markup=False)
+    c.print(
+        f"prepared {info['images']} images ({counts}); {info['split_protocol']} split; leakage audit "
+        f"{'passed' if info['leakage_audit']['passed'] else 'FAILED'}; skipped {len(info['skipped'])} -> {path}",
+        markup=False,
+    )

@@ -8,14 +8,18 @@ import typer
 
 from medzoo.cli.common import ZooOption, console, resolve_zoo
 
-app = typer.Typer(help="Per-dataset leaderboards: terminal table, static site, web app.", no_args_is_help=True)
+app = typer.Typer(
+    help="Per-dataset leaderboards: terminal table, static site, web app.", no_args_is_help=True
+)
 
 
 @app.command()
 def show(
     dataset: str = typer.Argument(..., help="Dataset id, e.g. figshare-brain."),
     zoo: Path | None = ZooOption,
-    sort: str | None = typer.Option(None, "--sort", help="Rank by this metric (default: the primary metric)."),
+    sort: str | None = typer.Option(
+        None, "--sort", help="Rank by this metric (default: the primary metric)."
+    ),
 ) -> None:
     """Print DATASET's leaderboard: ranked entries with 95% intervals, then paper-reported rows."""
     from medzoo.leaderboards import render_terminal, table
@@ -26,7 +30,9 @@ def show(
 @app.command()
 def build(
     zoo: Path | None = ZooOption,
-    out: Path = typer.Option(..., "--out", help="Folder to write the static site into (replaced atomically)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder to write the static site into (replaced atomically)."
+    ),
 ) -> None:
     """Write a static site (works from file:// and any static host): every board, entry pages, JSON, Markdown."""
     from medzoo.leaderboards import build_site

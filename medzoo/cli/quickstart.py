@@ -9,7 +9,9 @@ import typer
 
 def quickstart(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: $MEDZOO_HOME/quickstart)."),
-    budget_minutes: float = typer.Option(10.0, "--budget-minutes", help="Total time budget, shared by the datasets."),
+    budget_minutes: float = typer.Option(
+        10.0, "--budget-minutes", help="Total time budget, shared by the datasets."
+    ),
     data: list[str] = typer.Option([], "--data", help="ID=RAW_PATH: use a real download for that dataset."),
     address: str | None = typer.Option(None, "--address", help="host:port of a running Ray cluster."),
     samples: int = typer.Option(10, "--samples", help="Configurations compared per dataset."),

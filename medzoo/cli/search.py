@@ -25,7 +25,9 @@ def _default_out(kind: str, prepared: Path, name: str) -> Path:
 
 def sweep(
     prepared: Path = typer.Argument(..., help="A prepared dataset folder (medzoo datasets prepare)."),
-    recipe: str | None = typer.Option(None, "--recipe", help="A built-in recipe id (medzoo.search.list_recipes())."),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help="A built-in recipe id (medzoo.search.list_recipes())."
+    ),
     space: Path | None = typer.Option(None, "--space", help="Your own space YAML in the recipe schema."),
     samples: int = typer.Option(8, "--samples", help="Number of trials."),
     scheduler: str = typer.Option("asha", "--scheduler", help="asha | pbt | fifo"),
@@ -34,13 +36,21 @@ def sweep(
     cpus_per_trial: float = typer.Option(1, "--cpus-per-trial"),
     gpus_per_trial: float = typer.Option(0, "--gpus-per-trial", help="Fractions share a GPU."),
     workers_per_trial: int = typer.Option(1, "--workers-per-trial", help="W > 1: data-parallel trials."),
-    address: str | None = typer.Option(None, "--address", help="Join a running Ray cluster (else local Ray)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Join a running Ray cluster (else local Ray)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: $MEDZOO_HOME/runs/...)."),
     resume: bool = typer.Option(False, "--resume", help="Resume the sweep in --out after a crash."),
     smoke: bool = typer.Option(False, "--smoke", help="Scale epochs, image size, data and families down."),
-    time_budget_s: float | None = typer.Option(None, "--time-budget-s", help="Stop starting trials after this."),
-    test_top_k: int = typer.Option(3, "--test-top-k", help="Trials evaluated on the test split after selection."),
-    max_failures: int = typer.Option(2, "--max-failures", help="Retries of a crashed trial from its checkpoint."),
+    time_budget_s: float | None = typer.Option(
+        None, "--time-budget-s", help="Stop starting trials after this."
+    ),
+    test_top_k: int = typer.Option(
+        3, "--test-top-k", help="Trials evaluated on the test split after selection."
+    ),
+    max_failures: int = typer.Option(
+        2, "--max-failures", help="Retries of a crashed trial from its checkpoint."
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Search hyperparameters with Ray Tune + Optuna and write a run folder."""
@@ -52,11 +62,26 @@ def sweep(
     if resume and out is None:
         raise ConfigError("--resume needs --out RUN, the folder of the sweep to resume")
     out = out or _default_out("sweep", prepared, recipe or Path(space).stem)
-    table = run(prepared=prepared, recipe=recipe, space=space, samples=samples, scheduler=scheduler, search=search,
-                objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
-                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, workers_per_trial=workers_per_trial,
-                address=address, out=out, resume=resume, smoke=smoke, time_budget_s=time_budget_s,
-                test_top_k=test_top_k, max_failures=max_failures, seed=seed)
+    table = run(
+        prepared=prepared,
+        recipe=recipe,
+        space=space,
+        samples=samples,
+        scheduler=scheduler,
+        search=search,
+        objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        workers_per_trial=workers_per_trial,
+        address=address,
+        out=out,
+        resume=resume,
+        smoke=smoke,
+        time_budget_s=time_budget_s,
+        test_top_k=test_top_k,
+        max_failures=max_failures,
+        seed=seed,
+    )
     _print_table(table)
 
 
@@ -73,25 +98,42 @@ def train(
     from medzoo.search.train_one import train_one
 
     out = out or _default_out("train", prepared, recipe)
-    result = train_one(prepared=prepared, recipe=recipe, sets=set_, out=out, smoke=smoke, resume=resume,
-                       test=test)
+    result = train_one(
+        prepared=prepared, recipe=recipe, sets=set_, out=out, smoke=smoke, resume=resume, test=test
+    )
     c = console()
     c.print(f"trial folder: {out}")
-    c.print(" ".join(f"{k}={v:.4g}" for k, v in result.items() if k.startswith("val_") and isinstance(v, float)))
+    c.print(
+        " ".join(f"{k}={v:.4g}" for k, v in result.items() if k.startswith("val_") and isinstance(v, float))
+    )
 
 
-def _print_table(table) -> None:  # noqa: ANN001 - a medzoo.search.ResultTable
+def _print_table(table) -> None:
     from rich.table import Table
 
     frame = table.frame.sort_values("val_metric", ascending=False, na_position="last")
     primary = (table.best or {}).get("config", {}).get("primary_metric", "")
-    cols = {"trial_id": "trial", "status": "status", "config.family": "family", "val_metric": f"val {primary}",
-            f"test_{primary}": f"test {primary}", "gmacs": "GMACs", "epochs": "epochs", "error": "error"}
-    cols = {k: v for k, v in cols.items() if k in frame.columns and (k != "error" or frame[k].astype(bool).any())}
+    cols = {
+        "trial_id": "trial",
+        "status": "status",
+        "config.family": "family",
+        "val_metric": f"val {primary}",
+        f"test_{primary}": f"test {primary}",
+        "gmacs": "GMACs",
+        "epochs": "epochs",
+        "error": "error",
+    }
+    cols = {
+        k: v for k, v in cols.items() if k in frame.columns and (k != "error" or frame[k].astype(bool).any())
+    }
     t = Table(title=f"run {table.path}")
     for header in cols.values():
         t.add_column(header, overflow="fold")
     for _, row in frame.iterrows():
-        t.add_row(*["" if row[c] != row[c] else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
-                    for c in cols])
+        t.add_row(
+            *[
+                "" if row[c] != row[c] else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                for c in cols
+            ]
+        )
     console().print(t)

@@ -19,7 +19,9 @@ zoo_app = typer.Typer(help="Browse the model zoo and the architecture families."
 @zoo_app.command("families")
 def families(
     names: list[str] | None = typer.Argument(None, help="Only these families (default: all)."),
-    gmacs: bool = typer.Option(False, "--gmacs", help="Measure GMACs that are not cached yet (seconds per family)."),
+    gmacs: bool = typer.Option(
+        False, "--gmacs", help="Measure GMACs that are not cached yet (seconds per family)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the architecture families: params and GMACs with the study's head, input size, CAM layer, heads.
@@ -35,7 +37,9 @@ def families(
     from medzoo.paths import resolve_home
     from medzoo.zoo.family_table import family_rows
 
-    rows = family_rows(cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs, names=names or None)
+    rows = family_rows(
+        cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs, names=names or None
+    )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -43,17 +47,26 @@ def families(
     for col in ("family", "source", "params", "GMACs", "input", "classes, head", "CAM layer", "study"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        cells = (r["name"], r["source"], f"{r['params_m']:.2f}M", "-" if r["gmacs"] is None else f"{r['gmacs']:.3f}",
-                 "x".join(str(s) for s in r["input_size"][1:]), f"{r['num_classes']} {r['head']}",
-                 r["cam_layer"].removeprefix("backbone."), r["paper"])
+        cells = (
+            r["name"],
+            r["source"],
+            f"{r['params_m']:.2f}M",
+            "-" if r["gmacs"] is None else f"{r['gmacs']:.3f}",
+            "x".join(str(s) for s in r["input_size"][1:]),
+            f"{r['num_classes']} {r['head']}",
+            r["cam_layer"].removeprefix("backbone."),
+            r["paper"],
+        )
         table.add_row(*(Text(c) for c in cells))
     out = console()
     out.print(table, markup=False)
     heads = sorted({h for r in rows for h in r["heads"]})
     out.print(f"heads (every family): {', '.join(heads)}; CAM layers are inside .backbone", markup=False)
     if not gmacs and any(r["gmacs"] is None for r in rows):
-        out.print("GMACs: 1e9 multiply-accumulates per image (fvcore); run with --gmacs to measure the missing ones",
-                  markup=False)
+        out.print(
+            "GMACs: 1e9 multiply-accumulates per image (fvcore); run with --gmacs to measure the missing ones",
+            markup=False,
+        )
 
 
 # --- zoo entries: publish, list, pull, predict ---------------------------------
@@ -69,7 +82,9 @@ def _zoo_commands(app: typer.Typer) -> None:
         top: int = typer.Option(1, "--top", help="Publish the K best trials (by validation)."),
         zoo: Path | None = ZooOption,
         name: str | None = typer.Option(None, "--name", help="Entry name (default: the family)."),
-        data_kind: str | None = typer.Option(None, "--data-kind", help="phantom | real (default: from dataset.json)."),
+        data_kind: str | None = typer.Option(
+            None, "--data-kind", help="phantom | real (default: from dataset.json)."
+        ),
     ) -> None:
         """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
         from medzoo.zoo.publishing import publish as do_publish
@@ -81,7 +96,9 @@ def _zoo_commands(app: typer.Typer) -> None:
     def list_entries(
         dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset id."),
         zoo: Path | None = ZooOption,
-        all_revisions: bool = typer.Option(False, "--all-revisions", help="Every revision, not only the newest."),
+        all_revisions: bool = typer.Option(
+            False, "--all-revisions", help="Every revision, not only the newest."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
         """List zoo entries: name, architecture, primary metric with CI, params, GMACs, date."""
@@ -97,14 +114,35 @@ def _zoo_commands(app: typer.Typer) -> None:
             typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
             return
         table = Table(title=f"zoo {resolve_zoo(zoo)}")
-        for col in ("entry", "architecture", "primary metric [95% CI]", "params", "GMACs", "data", "published"):
+        for col in (
+            "entry",
+            "architecture",
+            "primary metric [95% CI]",
+            "params",
+            "GMACs",
+            "data",
+            "published",
+        ):
             table.add_column(col, overflow="fold")
         for r in rows:
-            metric = "n/a" if r.value is None else (
-                f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
-                if r.ci_low is not None and r.ci_high is not None else f"{r.primary_metric} {r.value:.3f}")
-            cells = (r.id, r.architecture, metric, "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
-                     "n/a" if r.gmacs is None else f"{r.gmacs:.3f}", r.data_kind or "", r.published_at or "")
+            metric = (
+                "n/a"
+                if r.value is None
+                else (
+                    f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                    if r.ci_low is not None and r.ci_high is not None
+                    else f"{r.primary_metric} {r.value:.3f}"
+                )
+            )
+            cells = (
+                r.id,
+                r.architecture,
+                metric,
+                "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
+                "n/a" if r.gmacs is None else f"{r.gmacs:.3f}",
+                r.data_kind or "",
+                r.published_at or "",
+            )
             table.add_row(*(Text(str(c)) for c in cells))  # literal text: names never become markup
         if not rows:
             console().print(f"no entries in {resolve_zoo(zoo)}", markup=False)
@@ -113,7 +151,9 @@ def _zoo_commands(app: typer.Typer) -> None:
 
     @app.command("pull")
     def pull(
-        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN], or hf://owner/repo[@rev] from the Hub."),
+        entry: str = typer.Argument(
+            ..., help="<dataset>/<name>[@rN], or hf://owner/repo[@rev] from the Hub."
+        ),
         zoo: Path | None = ZooOption,
         to: Path | None = typer.Option(None, "--to", help="Copy the verified entry to this new folder."),
     ) -> None:
@@ -133,7 +173,9 @@ def _zoo_commands(app: typer.Typer) -> None:
     def push(
         entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
         repo: str | None = typer.Option(None, "--repo", help="Hub repo id owner/name."),
-        namespace: str | None = typer.Option(None, "--namespace", help="Hub user/org; repo medzoo-<dataset>-<name>."),
+        namespace: str | None = typer.Option(
+            None, "--namespace", help="Hub user/org; repo medzoo-<dataset>-<name>."
+        ),
         public: bool = typer.Option(False, "--public", help="Create the repo public (default private)."),
         zoo: Path | None = ZooOption,
     ) -> None:
@@ -147,12 +189,14 @@ def _zoo_commands(app: typer.Typer) -> None:
     def predict(
         entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
         images: list[Path] = typer.Argument(..., help="PNG, JPEG, DICOM or NIfTI (.nii/.nii.gz) files."),
-        cam: Path | None = typer.Option(None, "--cam", help="Write the Grad-CAM overlay PNG here "
-                                        "(several images: OUT_<k>.png)."),
+        cam: Path | None = typer.Option(
+            None, "--cam", help="Write the Grad-CAM overlay PNG here (several images: OUT_<k>.png)."
+        ),
         zoo: Path | None = ZooOption,
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
-        slice_index: int | None = typer.Option(None, "--slice", help="Axial slice of a NIfTI volume "
-                                               "(default: the slice with the most signal)."),
+        slice_index: int | None = typer.Option(
+            None, "--slice", help="Axial slice of a NIfTI volume (default: the slice with the most signal)."
+        ),
     ) -> None:
         """Classify images with a zoo entry: per-class probabilities and a Grad-CAM overlay."""
         import json
@@ -177,7 +221,9 @@ def _zoo_commands(app: typer.Typer) -> None:
             for label, p in zip(pred.labels, pred.probs, strict=True):
                 if pred.thresholds is not None:
                     flag = "positive" if label in pred.positives else "negative"
-                    out.print(f"  {label:<24} {p:.4f}  threshold {pred.thresholds[label]:.2f}  {flag}", markup=False)
+                    out.print(
+                        f"  {label:<24} {p:.4f}  threshold {pred.thresholds[label]:.2f}  {flag}", markup=False
+                    )
                 else:
                     mark = "  <- top" if label == pred.top_label else ""
                     out.print(f"  {label:<24} {p:.4f}{mark}", markup=False)
@@ -187,7 +233,6 @@ def _zoo_commands(app: typer.Typer) -> None:
                 out.print(f"  Grad-CAM ({pred.cam_label}) -> {target}", markup=False)
         if as_json:
             typer.echo(json.dumps(results, indent=2))
-
 
 
 def register(app: typer.Typer) -> None:

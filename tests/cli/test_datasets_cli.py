@@ -18,8 +18,14 @@ def run(argv: list[str]) -> int:
 def test_list_shows_all_six_ids(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["datasets", "list"]) == 0
     out = capsys.readouterr().out
-    for dataset_id in ("figshare-brain", "all-leukemia", "kaggle-brain-mri", "cbis-ddsm-mass", "brats19-grade",
-                       "chestxray14"):
+    for dataset_id in (
+        "figshare-brain",
+        "all-leukemia",
+        "kaggle-brain-mri",
+        "cbis-ddsm-mass",
+        "brats19-grade",
+        "chestxray14",
+    ):
         assert dataset_id[:9] in out
 
 
@@ -34,7 +40,9 @@ def test_synth_check_prepare_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     assert (out / "manifest.parquet").is_file() and (out / "README.md").is_file()
 
 
-def test_check_lists_problems_and_exits_1_when_unusable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_lists_problems_and_exits_1_when_unusable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = tmp_path / "raw"
     (raw / "Original" / "Monocyte").mkdir(parents=True)
     (raw / "Original" / "Monocyte" / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
@@ -51,6 +59,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Capture
     assert "unknown dataset 'figshare-brian'; did you mean figshare-brain" in err and "Traceback" not in err
     assert run(["datasets", "check", "figshare-brain", str(tmp_path / "missing")]) == 2
     assert "the raw folder must exist" in capsys.readouterr().err
-    assert run(["datasets", "prepare", "all-leukemia", str(tmp_path), str(tmp_path / "o"), "--split", "patient"]) == 2
+    assert (
+        run(["datasets", "prepare", "all-leukemia", str(tmp_path), str(tmp_path / "o"), "--split", "patient"])
+        == 2
+    )
     assert "no patient ids" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

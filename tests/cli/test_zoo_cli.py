@@ -76,8 +76,10 @@ def test_predict_png_and_dicom_from_the_cli(tiny_zoo, tiny_run, tmp_path, capsys
     dcm = tmp_path / "slice.dcm"
     _dicom(dcm, np.asarray(Image.open(png).convert("L")).astype(np.uint16) * 16)
     cam = tmp_path / "cam.png"
-    code, out, err = run(["predict", "figshare-brain/tiny_cnn", str(png), str(dcm), "--cam", str(cam),
-                          "--zoo", str(tiny_zoo)], capsys)
+    code, out, err = run(
+        ["predict", "figshare-brain/tiny_cnn", str(png), str(dcm), "--cam", str(cam), "--zoo", str(tiny_zoo)],
+        capsys,
+    )
     assert code == 0, err
     for label in ("meningioma", "glioma", "pituitary"):
         assert out.count(label) >= 2
@@ -91,11 +93,14 @@ def test_predict_png_and_dicom_from_the_cli(tiny_zoo, tiny_run, tmp_path, capsys
     vol = np.stack([np.zeros_like(grey), np.flipud(grey).T, np.zeros_like(grey)], axis=2)  # (x, y, z)
     nii = tmp_path / "scan.nii.gz"
     nib.save(nib.Nifti1Image(vol, np.eye(4)), nii)
-    code, out_nii, err = run(["predict", "figshare-brain/tiny_cnn", str(nii), "--slice", "1", "--zoo",
-                              str(tiny_zoo)], capsys)
+    code, out_nii, err = run(
+        ["predict", "figshare-brain/tiny_cnn", str(nii), "--slice", "1", "--zoo", str(tiny_zoo)], capsys
+    )
     assert code == 0, err
     assert "axial slice 1 of 3" in out_nii and "<- top" in out_nii and "glioma" in out_nii
-    code, out, _ = run(["predict", "figshare-brain/tiny_cnn", str(png), "--json", "--zoo", str(tiny_zoo)], capsys)
+    code, out, _ = run(
+        ["predict", "figshare-brain/tiny_cnn", str(png), "--json", "--zoo", str(tiny_zoo)], capsys
+    )
     (result,) = json.loads(out)
     assert code == 0 and abs(sum(result["probs"].values()) - 1) < 1e-5 and result["has_cam"] is False
     bad = tmp_path / "bad.png"
@@ -103,7 +108,10 @@ def test_predict_png_and_dicom_from_the_cli(tiny_zoo, tiny_run, tmp_path, capsys
     code, _, err = run(["predict", "figshare-brain/tiny_cnn", str(bad), "--zoo", str(tiny_zoo)], capsys)
     assert code == 2 and "bad.png" in err
     rgb = tmp_path / "rgb.png"
-    Image.fromarray(np.dstack([np.full((80, 80), 200, np.uint8), np.zeros((80, 80), np.uint8),
-                               np.zeros((80, 80), np.uint8)])).save(rgb)
+    Image.fromarray(
+        np.dstack(
+            [np.full((80, 80), 200, np.uint8), np.zeros((80, 80), np.uint8), np.zeros((80, 80), np.uint8)]
+        )
+    ).save(rgb)
     code, out, _ = run(["predict", "figshare-brain/tiny_cnn", str(rgb), "--zoo", str(tiny_zoo)], capsys)
     assert code == 0 and "warning: colour (RGB)" in out

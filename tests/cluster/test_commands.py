@@ -39,7 +39,7 @@ def test_commands_per_kind() -> None:
 def test_submit_targets_the_dashboard_and_keeps_the_command() -> None:
     cmd = submit_command("head:6379", ["medzoo", "sweep", "/data/p", "--recipe", "brain-effnet"])
     assert cmd[:5] == ["ray", "job", "submit", "--address", "http://head:8265"]
-    assert cmd[cmd.index("--") + 1:] == ["medzoo", "sweep", "/data/p", "--recipe", "brain-effnet"]
+    assert cmd[cmd.index("--") + 1 :] == ["medzoo", "sweep", "/data/p", "--recipe", "brain-effnet"]
     with pytest.raises(ConfigError):
         submit_command("head:6379", [])
 
@@ -54,7 +54,11 @@ def test_unknown_config_names_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_cli_dry_run_prints_the_wrapped_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "medzoo", "cluster", "up", "kuberay", "--dry-run"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "medzoo", "cluster", "up", "kuberay", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "kubectl apply -f" in out.stdout

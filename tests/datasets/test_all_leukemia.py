@@ -48,8 +48,14 @@ def test_variant_b_names_with_spaces_brackets_and_upper_case(variant_b: Path) ->
 
 def test_variant_a_reads_original_only_and_reports_broken_files(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
-    for i, (folder, prefix) in enumerate([("Benign", "WBC-Benign"), ("Early", "WBC-Malignant-Early"),
-                                           ("Pre", "WBC-Malignant-Pre"), ("Pro", "WBC-Malignant-Pro")]):
+    for i, (folder, prefix) in enumerate(
+        [
+            ("Benign", "WBC-Benign"),
+            ("Early", "WBC-Malignant-Early"),
+            ("Pre", "WBC-Malignant-Pre"),
+            ("Pro", "WBC-Malignant-Pro"),
+        ]
+    ):
         for root in ("Original", "Segmented"):
             _jpeg(raw / root / folder / f"{prefix}-001.jpg", (110, 50 + 20 * i, 150))
     good = (raw / "Original" / "Pro" / "WBC-Malignant-Pro-001.jpg").read_bytes()
@@ -70,7 +76,7 @@ def test_variant_a_reads_original_only_and_reports_broken_files(tmp_path: Path) 
     assert report.layout.startswith("variant A")
 
 
-def test_patient_split_is_refused_and_image_split_says_so(prepared_phantom) -> None:  # noqa: ANN001
+def test_patient_split_is_refused_and_image_split_says_so(prepared_phantom) -> None:
     out = prepared_phantom("all-leukemia")
     info = datasets.read_info(out)
     assert info["split_protocol"] == "image"
@@ -84,7 +90,7 @@ def test_patient_split_is_refused_and_image_split_says_so(prepared_phantom) -> N
         datasets.prepare("all-leukemia", out, out.parent / "x", split="patient", progress=False)
 
 
-def test_phantom_layout_and_class_dependent_nuclei(phantom_raw) -> None:  # noqa: ANN001
+def test_phantom_layout_and_class_dependent_nuclei(phantom_raw) -> None:
     raw = phantom_raw("all-leukemia")
     names = sorted(p.relative_to(raw).as_posix() for p in (raw / "Original").rglob("*.jpg"))
     assert names[0].startswith("Original/Benign/WBC-Benign-001.jpg")

@@ -16,8 +16,12 @@ prepare_module = importlib.import_module("medzoo.datasets.prepare")  # the packa
 
 
 def _manifest(**overrides: list) -> pd.DataFrame:
-    base = {"patient_id": ["a", "a", "b", "c"], "sha256": ["1", "2", "3", "4"],
-            "split": ["train", "train", "val", "test"], "fold": [-1, -1, -1, -1]}
+    base = {
+        "patient_id": ["a", "a", "b", "c"],
+        "sha256": ["1", "2", "3", "4"],
+        "split": ["train", "train", "val", "test"],
+        "fold": [-1, -1, -1, -1],
+    }
     base.update(overrides)
     return pd.DataFrame(base)
 
@@ -38,8 +42,9 @@ def test_audit_passes_clean_and_fails_on_patient_or_image_leak() -> None:
     assert not folds["passed"] and folds["patients_in_two_folds"] == 1
 
 
-def test_forced_leak_stops_prepare_and_writes_nothing(phantom_raw, tmp_path: Path,  # noqa: ANN001
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forced_leak_stops_prepare_and_writes_nothing(
+    phantom_raw, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = prepare_module.assign_splits
 
     def leaky(table: pd.DataFrame, **kw: object) -> pd.DataFrame:
@@ -52,19 +57,44 @@ def test_forced_leak_stops_prepare_and_writes_nothing(phantom_raw, tmp_path: Pat
     monkeypatch.setattr(prepare_module, "assign_splits", leaky)
     out = tmp_path / "prepared"
     with pytest.raises(LeakageError, match="patient\\(s\\) in two splits") as err:
-        datasets.prepare("figshare-brain", phantom_raw("figshare-brain"), out, split="patient", image_size=32,
-                         progress=False)
+        datasets.prepare(
+            "figshare-brain",
+            phantom_raw("figshare-brain"),
+            out,
+            split="patient",
+            image_size=32,
+            progress=False,
+        )
     assert "Nothing was written" in err.value.message and err.value.fix
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_prepared_layout_contract(prepared_phantom) -> None:  # noqa: ANN001
+def test_prepared_layout_contract(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     m = datasets.read_manifest(out)
-    assert tuple(m.columns) == ("path", "label", "labels", "patient_id", "split", "fold", "source", "mask_path", "sha256")
+    assert tuple(m.columns) == (
+        "path",
+        "label",
+        "labels",
+        "patient_id",
+        "split",
+        "fold",
+        "source",
+        "mask_path",
+        "sha256",
+    )
     info = datasets.read_info(out)
-    for key in ("id", "task", "classes", "modality", "preprocessing", "split_protocol", "seed", "counts",
-                "leakage_audit"):
+    for key in (
+        "id",
+        "task",
+        "classes",
+        "modality",
+        "preprocessing",
+        "split_protocol",
+        "seed",
+        "counts",
+        "leakage_audit",
+    ):
         assert key in info
     assert info["preprocessing"]["params"]["threshold"] == 50 and info["preprocessing"]["steps"]
     assert sum(info["counts"][s]["total"] for s in ("train", "val", "test")) == len(m)
@@ -75,7 +105,7 @@ def test_prepared_layout_contract(prepared_phantom) -> None:  # noqa: ANN001
     assert not any(p.name.startswith(".") and "partial" in p.name for p in out.parent.iterdir())
 
 
-def test_params_overrides_and_rejections(phantom_raw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_params_overrides_and_rejections(phantom_raw, tmp_path: Path) -> None:
     raw = phantom_raw("kaggle-brain-mri")
     with pytest.raises(ConfigError, match="unknown preprocessing parameter\\(s\\) \\['treshold'\\]"):
         datasets.prepare("kaggle-brain-mri", raw, tmp_path / "a", params={"treshold": 40}, progress=False)
@@ -83,8 +113,9 @@ def test_params_overrides_and_rejections(phantom_raw, tmp_path: Path) -> None:  
         datasets.prepare("kaggle-brain-mri", raw, tmp_path / "a", image_size=8, progress=False)
     with pytest.raises(ConfigError, match="folds >= 2"):
         datasets.prepare("figshare-brain", raw, tmp_path / "a", split="patient", folds=1, progress=False)
-    out = datasets.prepare("kaggle-brain-mri", raw, tmp_path / "b", params={"roi_crop": False}, image_size=32,
-                           progress=False)
+    out = datasets.prepare(
+        "kaggle-brain-mri", raw, tmp_path / "b", params={"roi_crop": False}, image_size=32, progress=False
+    )
     info = datasets.read_info(out)
     assert info["preprocessing"]["params"]["roi_crop"] is False and info["image_size"] == 32
     import cv2
@@ -94,7 +125,7 @@ def test_params_overrides_and_rejections(phantom_raw, tmp_path: Path) -> None:  
         datasets.prepare("kaggle-brain-mri", raw, out, progress=False)
 
 
-def test_folds_and_fallback_without_cvind(phantom_raw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_folds_and_fallback_without_cvind(phantom_raw, tmp_path: Path) -> None:
     import shutil
 
     raw = tmp_path / "raw"
@@ -102,16 +133,25 @@ def test_folds_and_fallback_without_cvind(phantom_raw, tmp_path: Path) -> None: 
     (raw / "cvind.mat").unlink()
     with pytest.raises(ConfigError, match="lacks them"):
         datasets.prepare("figshare-brain", raw, tmp_path / "o", split="official", progress=False)
-    out = datasets.prepare("figshare-brain", raw, tmp_path / "p", folds=3, seed=1, image_size=32, progress=False)
+    out = datasets.prepare(
+        "figshare-brain", raw, tmp_path / "p", folds=3, seed=1, image_size=32, progress=False
+    )
     info = datasets.read_info(out)
     assert info["split_protocol"] == "patient" and info["folds"] == 3
     assert any("used a patient-level split" in n for n in info["notes"])
     assert info["leakage_audit"]["passed"]
 
 
-def test_image_split_reproduces_studies_with_a_loud_warning(phantom_raw, tmp_path: Path) -> None:  # noqa: ANN001
-    out = datasets.prepare("figshare-brain", phantom_raw("figshare-brain"), tmp_path / "img", split="image",
-                           seed=3, image_size=32, progress=False)
+def test_image_split_reproduces_studies_with_a_loud_warning(phantom_raw, tmp_path: Path) -> None:
+    out = datasets.prepare(
+        "figshare-brain",
+        phantom_raw("figshare-brain"),
+        tmp_path / "img",
+        split="image",
+        seed=3,
+        image_size=32,
+        progress=False,
+    )
     info = datasets.read_info(out)
     assert info["split_protocol"] == "image" and info["warnings"][0].startswith("WARNING: IMAGE-LEVEL SPLIT")
     audit_result = info["leakage_audit"]

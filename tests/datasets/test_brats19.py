@@ -22,8 +22,16 @@ ADAPTER = ADAPTERS.get("brats19-grade")
 SHAPE = (30, 26, 50)  # x, y, z: not 240 x 240 x 155
 
 
-def write_patient(root: Path, grade: str, pid: str, *, peak: int, seg_dtype=np.float32, img_dtype=np.float64,
-                  seg_values: tuple[int, ...] = (2, 1, 4)) -> Path:
+def write_patient(
+    root: Path,
+    grade: str,
+    pid: str,
+    *,
+    peak: int,
+    seg_dtype=np.float32,
+    img_dtype=np.float64,
+    seg_values: tuple[int, ...] = (2, 1, 4),
+) -> Path:
     """A brain box with a tumour whose axial area peaks at slice ``peak`` (1-voxel discs elsewhere)."""
     folder = root / "MICCAI_BraTS_2019_Data_Training" / grade / pid
     folder.mkdir(parents=True)
@@ -35,17 +43,28 @@ def write_patient(root: Path, grade: str, pid: str, *, peak: int, seg_dtype=np.f
     seg[13, 10, peak] = seg_values[-1]
     affine = np.diag([-1.0, -1.0, 1.0, 1.0])
     brain = np.zeros(SHAPE)
-    brain[2:-2, 2:-2, :] = np.random.default_rng(len(pid)).uniform(300, 900, (SHAPE[0] - 4, SHAPE[1] - 4, SHAPE[2]))
+    brain[2:-2, 2:-2, :] = np.random.default_rng(len(pid)).uniform(
+        300, 900, (SHAPE[0] - 4, SHAPE[1] - 4, SHAPE[2])
+    )
     for k, seq in enumerate(("flair", "t1", "t1ce", "t2")):
-        nib.save(nib.Nifti1Image((brain * (k + 1)).astype(img_dtype), affine), str(folder / f"{pid}_{seq}.nii.gz"))
+        nib.save(
+            nib.Nifti1Image((brain * (k + 1)).astype(img_dtype), affine), str(folder / f"{pid}_{seq}.nii.gz")
+        )
     nib.save(nib.Nifti1Image(seg.astype(seg_dtype), affine), str(folder / f"{pid}_seg.nii.gz"))
     return folder
 
 
 def test_slices_around_the_largest_tumour_area_for_every_sequence(tmp_path: Path) -> None:
     write_patient(tmp_path, "HGG", "BraTS19_CBICA_AAB_1", peak=31)
-    write_patient(tmp_path, "LGG", "BraTS19_2013_10_1", peak=1, seg_dtype=np.uint8, img_dtype=np.int16,
-                  seg_values=(2, 1, 1))
+    write_patient(
+        tmp_path,
+        "LGG",
+        "BraTS19_2013_10_1",
+        peak=1,
+        seg_dtype=np.uint8,
+        img_dtype=np.int16,
+        seg_values=(2, 1, 1),
+    )
     scan = ADAPTER.scan(tmp_path)
     assert scan.problems == []
     by_id = {r.patient_id: r for r in scan.records}
@@ -60,7 +79,9 @@ def test_slices_around_the_largest_tumour_area_for_every_sequence(tmp_path: Path
     assert peak.image.dtype == np.uint8 and peak.image.shape == (32, 32)
     assert set(np.unique(peak.mask)) == {0, 255} and (peak.mask > 0).sum() > 20
     # a peak at the volume's edge: the window is shifted inside, never shortened
-    lgg = ADAPTER.load(tmp_path, by_id["BraTS19_2013_10_1"], {"slices": 6, "image_size": 32, "sequences": ["flair"]})
+    lgg = ADAPTER.load(
+        tmp_path, by_id["BraTS19_2013_10_1"], {"slices": 6, "image_size": 32, "sequences": ["flair"]}
+    )
     assert [i.columns["slice"] for i in lgg] == [0, 1, 2, 3, 4, 5]
 
 
@@ -99,10 +120,14 @@ def test_problems_missing_truncated_and_csv_cross_checks(tmp_path: Path) -> None
     scan = ADAPTER.scan(tmp_path)
     assert sorted(r.patient_id for r in scan.records) == ["BraTS19_TCIA01_101_1", "BraTS19_TCIA02_102_1"]
     text = [str(p) for p in scan.problems]
-    assert any(t.startswith("MICCAI_BraTS_2019_Data_Training/HGG/BraTS19_TCIA01_103_1:") and "missing seg" in t
-               for t in text)
-    assert any(t.startswith(f"MICCAI_BraTS_2019_Data_Training/LGG/BraTS19_TCIA02_104_1/{t2.name}: truncated")
-               for t in text)
+    assert any(
+        t.startswith("MICCAI_BraTS_2019_Data_Training/HGG/BraTS19_TCIA01_103_1:") and "missing seg" in t
+        for t in text
+    )
+    assert any(
+        t.startswith(f"MICCAI_BraTS_2019_Data_Training/LGG/BraTS19_TCIA02_104_1/{t2.name}: truncated")
+        for t in text
+    )
     assert any("name_mapping.csv: row 2" in t and "LGG folder" in t for t in text)  # grade conflict
     assert any("name_mapping.csv: row 3" in t and "points nowhere" in t for t in text)
     assert any("survival_data.csv: row 2" in t and "HGG patients only" in t for t in text)
@@ -139,8 +164,16 @@ def test_phantom_end_to_end_patient_split(prepared_phantom, phantom_raw) -> None
 
 @pytest.mark.slow
 def test_image_level_split_keeps_the_sequences_of_a_slice_together(phantom_raw, tmp_path: Path) -> None:
-    out = datasets.prepare("brats19-grade", phantom_raw("brats19-grade"), tmp_path / "img", split="image",
-                           params={"slices": 4}, image_size=16, seed=1, progress=False)
+    out = datasets.prepare(
+        "brats19-grade",
+        phantom_raw("brats19-grade"),
+        tmp_path / "img",
+        split="image",
+        params={"slices": 4},
+        image_size=16,
+        seed=1,
+        progress=False,
+    )
     manifest = datasets.read_manifest(out)
     assert manifest.groupby(["patient_id", "slice"])["split"].nunique().max() == 1
     assert manifest.groupby("patient_id")["split"].nunique().max() > 1  # the studies' leaky protocol

@@ -24,7 +24,7 @@ from medzoo.datasets.preprocess import background_mask_lab_kmeans, roi_crop
 from medzoo.errors import ConfigError, DatasetFormatError
 
 
-def test_card_front_matter_counts_protocol_audit(prepared_phantom) -> None:  # noqa: ANN001
+def test_card_front_matter_counts_protocol_audit(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     card = DatasetCard.load(out / "README.md")
     assert card.data.to_dict()["medzoo"]["dataset"] == "figshare-brain"
@@ -35,13 +35,34 @@ def test_card_front_matter_counts_protocol_audit(prepared_phantom) -> None:  # n
 
 
 def test_card_escapes_names() -> None:
-    info = {"id": "x", "title": "<script>alert(1)</script>", "task": "multiclass", "classes": ["a|b", "<i>"],
-            "modality": "m", "citation": "c", "licence": "l", "layout": "y", "split_protocol": "patient",
-            "seed": 0, "counts": {"test": {"a|b": 1, "<i>": 0, "total": 1}}, "images": 1, "patients": 1,
-            "preprocessing": {"steps": [], "params": {}}, "notes": [], "warnings": [],
-            "leakage_audit": {"passed": True, "rows": 1, "patients": 1, "patients_in_two_splits": 0,
-                              "patient_check_enforced": True, "identical_images_in_two_splits": 0,
-                              "patients_in_two_folds": 0, "identical_images_in_two_folds": 0}}
+    info = {
+        "id": "x",
+        "title": "<script>alert(1)</script>",
+        "task": "multiclass",
+        "classes": ["a|b", "<i>"],
+        "modality": "m",
+        "citation": "c",
+        "licence": "l",
+        "layout": "y",
+        "split_protocol": "patient",
+        "seed": 0,
+        "counts": {"test": {"a|b": 1, "<i>": 0, "total": 1}},
+        "images": 1,
+        "patients": 1,
+        "preprocessing": {"steps": [], "params": {}},
+        "notes": [],
+        "warnings": [],
+        "leakage_audit": {
+            "passed": True,
+            "rows": 1,
+            "patients": 1,
+            "patients_in_two_splits": 0,
+            "patient_check_enforced": True,
+            "identical_images_in_two_splits": 0,
+            "patients_in_two_folds": 0,
+            "identical_images_in_two_folds": 0,
+        },
+    }
     text = render_card(info)
     assert "<script>" not in text.split("---", 2)[2] and "&lt;script&gt;" in text and "a\\|b" in text
 
@@ -103,7 +124,9 @@ def test_perceptual_hash_matches_reencoded_copies_only() -> None:
     rng = np.random.default_rng(0)
     a = cv2.GaussianBlur(rng.integers(0, 255, (120, 120), dtype=np.uint8), (9, 9), 3)
     b = cv2.GaussianBlur(rng.integers(0, 255, (120, 120), dtype=np.uint8), (9, 9), 3)
-    a_jpeg = cv2.imdecode(cv2.imencode(".jpg", cv2.resize(a, (200, 200)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1], 0)
+    a_jpeg = cv2.imdecode(
+        cv2.imencode(".jpg", cv2.resize(a, (200, 200)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1], 0
+    )
     h = np.stack([perceptual_hash(x) for x in (a, a_jpeg, b)])
     d = hamming_matrix(h[:1], h)[0]
     assert d[0] == 0 and d[1] <= 12 and d[2] > 80

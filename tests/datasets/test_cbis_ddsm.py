@@ -25,11 +25,15 @@ HEADER = (
     b"patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
     b"mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\r\n"
 )
-STUDY, FULL, ROI_STUDY, CROP, MASK = (f"1.3.6.1.4.1.9590.100.1.2.{n}" for n in (11111, 22222, 33333, 44444, 55555))
+STUDY, FULL, ROI_STUDY, CROP, MASK = (
+    f"1.3.6.1.4.1.9590.100.1.2.{n}" for n in (11111, 22222, 33333, 44444, 55555)
+)
 _sop = iter(range(1, 10_000))
 
 
-def write_dicom(path: Path, pixels: np.ndarray, *, patient: str, study: str, series: str, description: str) -> None:
+def write_dicom(
+    path: Path, pixels: np.ndarray, *, patient: str, study: str, series: str, description: str
+) -> None:
     sop = f"1.2.826.0.1.3680043.8.498.{next(_sop)}"
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = SecondaryCaptureImageStorage, sop
@@ -37,7 +41,12 @@ def write_dicom(path: Path, pixels: np.ndarray, *, patient: str, study: str, ser
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, sop
-    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesDescription = patient, study, series, description
+    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesDescription = (
+        patient,
+        study,
+        series,
+        description,
+    )
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     bits = pixels.dtype.itemsize * 8
@@ -61,18 +70,49 @@ def dicom_tree(raw: Path, *, box: tuple[int, int, int, int] = (120, 10, 20, 30),
     """TCIA layout whose folder names lie: the mask sits in a 'cropped images' folder and vice versa."""
     full, mask = mammogram(shape, box)
     case = "Mass-Training_P_00001_LEFT_CC"
-    write_dicom(raw / "CBIS-DDSM" / case / "07-20-2016-DDSM-11111" / "1.000000-full mammogram images-22222" / "1-1.dcm",
-                full, patient=case, study=STUDY, series=FULL, description="full mammogram images")
+    write_dicom(
+        raw
+        / "CBIS-DDSM"
+        / case
+        / "07-20-2016-DDSM-11111"
+        / "1.000000-full mammogram images-22222"
+        / "1-1.dcm",
+        full,
+        patient=case,
+        study=STUDY,
+        series=FULL,
+        description="full mammogram images",
+    )
     roi = raw / "CBIS-DDSM" / f"{case}_1" / "07-21-2016-DDSM-33333"
     t, left, h, w = box
-    write_dicom(roi / "1.000000-ROI mask images-44444" / "1-1.dcm", np.ascontiguousarray(full[t : t + h, left : left + w]),
-                patient=f"{case}_1", study=ROI_STUDY, series=CROP, description="cropped images")
-    write_dicom(roi / "1.000000-cropped images-55555" / "1-1.dcm", mask,
-                patient=f"{case}_1", study=ROI_STUDY, series=MASK, description="ROI mask images")
+    write_dicom(
+        roi / "1.000000-ROI mask images-44444" / "1-1.dcm",
+        np.ascontiguousarray(full[t : t + h, left : left + w]),
+        patient=f"{case}_1",
+        study=ROI_STUDY,
+        series=CROP,
+        description="cropped images",
+    )
+    write_dicom(
+        roi / "1.000000-cropped images-55555" / "1-1.dcm",
+        mask,
+        patient=f"{case}_1",
+        study=ROI_STUDY,
+        series=MASK,
+        description="ROI mask images",
+    )
 
 
-def case_row(pid: str, case: str, pathology: str, full=(STUDY, FULL), crop=(ROI_STUDY, CROP), mask=(ROI_STUDY, MASK),
-             shape: str = "OVAL", margins: str = "NA") -> bytes:
+def case_row(
+    pid: str,
+    case: str,
+    pathology: str,
+    full=(STUDY, FULL),
+    crop=(ROI_STUDY, CROP),
+    mask=(ROI_STUDY, MASK),
+    shape: str = "OVAL",
+    margins: str = "NA",
+) -> bytes:
     """One CSV row as the real files have it: CRLF, the last field quoted with a newline inside."""
     return (
         f"{pid},3,LEFT,CC,1,mass,{shape},{margins},4,{pathology},4,{case}/{full[0]}/{full[1]}/000000.dcm,"
@@ -111,7 +151,9 @@ def test_dicom_files_joined_by_header_uids_not_folder_names(tmp_path: Path) -> N
     (record,) = scan.records
     assert record.label == 0 and record.labels == ("benign",)  # BENIGN_WITHOUT_CALLBACK -> benign
     assert record.patient_id == "P_00001" and record.official_split == "train"
-    assert record.extra["mask"].endswith("1.000000-cropped images-55555/1-1.dcm")  # content, not the name, decides
+    assert record.extra["mask"].endswith(
+        "1.000000-cropped images-55555/1-1.dcm"
+    )  # content, not the name, decides
     assert record.extra["crop"].endswith("1.000000-ROI mask images-44444/1-1.dcm")
     assert record.extra["full"].endswith("full mammogram images-22222/1-1.dcm")
 
@@ -150,15 +192,23 @@ def test_every_problem_is_reported_with_its_path(tmp_path: Path) -> None:
     )
     truncated = raw / "CBIS-DDSM" / "Mass-Training_P_00004_LEFT_CC" / "x" / "y" / "1-1.dcm"
     full, _ = mammogram((300, 200), (10, 10, 5, 5))
-    write_dicom(truncated, full, patient="p", study="1.2.3", series="1.2.4", description="full mammogram images")
+    write_dicom(
+        truncated, full, patient="p", study="1.2.3", series="1.2.4", description="full mammogram images"
+    )
     truncated.write_bytes(truncated.read_bytes()[:-100])
     scan = ADAPTER.scan(raw)
     assert [r.patient_id for r in scan.records] == ["P_00001"]
     text = [str(p) for p in scan.problems]
-    assert any("mass_case_description_train_set.csv: row 2 (patient P_00002" in t and "points nowhere" in t
-               and nowhere[1] in t for t in text)
+    assert any(
+        "mass_case_description_train_set.csv: row 2 (patient P_00002" in t
+        and "points nowhere" in t
+        and nowhere[1] in t
+        for t in text
+    )
     assert any("row 3" in t and "'PROBABLY_FINE'" in t for t in text)
-    assert any(t.startswith("CBIS-DDSM/Mass-Training_P_00004_LEFT_CC/x/y/1-1.dcm: truncated DICOM") for t in text)
+    assert any(
+        t.startswith("CBIS-DDSM/Mass-Training_P_00004_LEFT_CC/x/y/1-1.dcm: truncated DICOM") for t in text
+    )
     assert not any(p.fatal for p in scan.problems)
     (raw / "mass_case_description_test_set.csv").unlink()
     fatal = [p for p in ADAPTER.scan(raw).problems if p.fatal]
@@ -261,8 +311,14 @@ def test_a_header_patient_id_that_disagrees_with_the_csv_case_is_reported(tmp_pa
     dicom_tree(raw)
     full_file = next(raw.rglob("1.000000-full mammogram images-22222/1-1.dcm"))
     full, _ = mammogram((300, 200), (120, 10, 20, 30))
-    write_dicom(full_file, full, patient="Mass-Training_P_00777_LEFT_CC", study=STUDY, series=FULL,
-                description="full mammogram images")
+    write_dicom(
+        full_file,
+        full,
+        patient="Mass-Training_P_00777_LEFT_CC",
+        study=STUDY,
+        series=FULL,
+        description="full mammogram images",
+    )
     write_csvs(raw, [case_row("P_00001", "Mass-Training_P_00001_LEFT_CC", "MALIGNANT")])
     scan = ADAPTER.scan(raw)
     assert len(scan.records) == 1  # joined by UID all the same

@@ -80,26 +80,39 @@ def test_v2020_csv_nested_layout_and_every_problem_by_path(tmp_path: Path) -> No
     bad = tmp_path / "images_002" / "images" / "00000015_000.png"
     png(bad)
     bad.write_bytes(bad.read_bytes()[:-20])  # truncated: the IEND chunk is gone
-    v2020(tmp_path, [
-        "00000010_000.png,Mass|Nodule,0,10,45,F,PA,2500,2048,0.139,0.139",
-        "00000011_000.png,Pneumonitis,0,11,50,M,PA,2500,2048,0.139,0.139",
-        "00000012_000.png,Infiltration,0,12,50,M,AP,2500,2048,0.139,0.139",
-        "00000013_000.png,Edema,0,13,50,M,AP,2500,2048,0.139,0.139",
-        "00000014_000.png,Effusion,0,14,61,M,AP,2500,2048,0.139,0.139",
-        "00000015_000.png,Effusion,0,15,61,M,AP,2500,2048,0.139,0.139",
-        "00000016_000.png,Atelectasis,0,16,33,F,PA,2500,2048,0.139,0.139",
-    ])
+    v2020(
+        tmp_path,
+        [
+            "00000010_000.png,Mass|Nodule,0,10,45,F,PA,2500,2048,0.139,0.139",
+            "00000011_000.png,Pneumonitis,0,11,50,M,PA,2500,2048,0.139,0.139",
+            "00000012_000.png,Infiltration,0,12,50,M,AP,2500,2048,0.139,0.139",
+            "00000013_000.png,Edema,0,13,50,M,AP,2500,2048,0.139,0.139",
+            "00000014_000.png,Effusion,0,14,61,M,AP,2500,2048,0.139,0.139",
+            "00000015_000.png,Effusion,0,15,61,M,AP,2500,2048,0.139,0.139",
+            "00000016_000.png,Atelectasis,0,16,33,F,PA,2500,2048,0.139,0.139",
+        ],
+    )
     (tmp_path / "train_val_list.txt").write_text("00000010_000.png\n00000011_000.png\n00000012_000.png\n")
     (tmp_path / "test_list.txt").write_text("00000014_000.png\n00000015_000.png\n00000016_000.png\n")
     scan = ADAPTER.scan(tmp_path)
     assert scan.layout == "kaggle"
     assert sorted(r.source for r in scan.records) == [
-        "images_001/images/00000010_000.png", "images_001/images/00000012_000.png", "images_002/images/00000014_000.png"]
+        "images_001/images/00000010_000.png",
+        "images_001/images/00000012_000.png",
+        "images_002/images/00000014_000.png",
+    ]
     text = [str(p) for p in scan.problems]
-    assert any(t.startswith("Data_Entry_2017_v2020.csv: row 2 (00000011_000.png)") and "'Pneumonitis'" in t for t in text)
-    assert any(t.startswith("Data_Entry_2017_v2020.csv: row 7 (00000016_000.png) points nowhere") for t in text)
+    assert any(
+        t.startswith("Data_Entry_2017_v2020.csv: row 2 (00000011_000.png)") and "'Pneumonitis'" in t
+        for t in text
+    )
+    assert any(
+        t.startswith("Data_Entry_2017_v2020.csv: row 7 (00000016_000.png) points nowhere") for t in text
+    )
     assert any(t.startswith("images_002/images/00000015_000.png: truncated PNG") for t in text)
-    assert any(t.startswith("images_001/images/00000013_000.png:") and "neither train_val_list" in t for t in text)
+    assert any(
+        t.startswith("images_001/images/00000013_000.png:") and "neither train_val_list" in t for t in text
+    )
     assert any(t.startswith("images_002/images/00000099_000.png: stray image") for t in text)
     assert not any(p.fatal for p in scan.problems)
     (tmp_path / "Data_Entry_2017_v2020.csv").unlink()
@@ -109,8 +122,13 @@ def test_v2020_csv_nested_layout_and_every_problem_by_path(tmp_path: Path) -> No
 def test_bounding_boxes_become_a_mask_in_release_coordinates(tmp_path: Path) -> None:
     png(tmp_path / "images" / "00000020_000.png", side=256)
     png(tmp_path / "images" / "00000021_000.png", side=256)
-    v2020(tmp_path, ["00000020_000.png,Infiltration|Mass,0,20,45,F,PA,2500,2048,0.139,0.139",
-                     "00000021_000.png,No Finding,0,21,45,F,PA,2500,2048,0.139,0.139"])
+    v2020(
+        tmp_path,
+        [
+            "00000020_000.png,Infiltration|Mass,0,20,45,F,PA,2500,2048,0.139,0.139",
+            "00000021_000.png,No Finding,0,21,45,F,PA,2500,2048,0.139,0.139",
+        ],
+    )
     (tmp_path / "train_val_list.txt").write_text("00000020_000.png\n00000021_000.png\n")
     (tmp_path / "test_list.txt").write_text("")
     (tmp_path / "BBox_List_2017.csv").write_text(
@@ -145,7 +163,9 @@ def test_phantom_end_to_end_official_lists(prepared_phantom, phantom_raw) -> Non
     assert info["split_protocol"] == "official" and info["leakage_audit"]["passed"] is True
     manifest = datasets.read_manifest(out)
     listed_test = set((raw / "test_list.txt").read_text().split())
-    assert set(manifest[manifest["split"] == "test"]["path"].map(lambda p: Path(p).stem + ".png")) == listed_test
+    assert (
+        set(manifest[manifest["split"] == "test"]["path"].map(lambda p: Path(p).stem + ".png")) == listed_test
+    )
     by_split = manifest.groupby("split")["patient_id"].apply(set)
     assert not (by_split["train"] & by_split["test"]) and not (by_split["val"] & by_split["test"])
     assert (manifest["label"] == -1).all() and (manifest["mask_path"] != "").any()

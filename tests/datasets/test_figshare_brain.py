@@ -64,7 +64,9 @@ def hand_made(tmp_path: Path) -> Path:
     with zipfile.ZipFile(raw / "brainTumorDataPublic_767-1532.zip", "w") as zf:
         zf.write(tmp_path / "4.mat", arcname="4.mat")
     with h5py.File(raw / "cvind.mat", "w", userblock_size=512) as f:
-        f.create_dataset("cvind", data=np.array([[1.0, 1.0, 2.0, 3.0]]).T).attrs["MATLAB_class"] = np.bytes_("double")
+        f.create_dataset("cvind", data=np.array([[1.0, 1.0, 2.0, 3.0]]).T).attrs["MATLAB_class"] = np.bytes_(
+            "double"
+        )
     with open(raw / "cvind.mat", "r+b") as fh:
         fh.write(_user_block())
     (raw / "README.txt").write_text("figshare brain tumour dataset\n")
@@ -136,7 +138,7 @@ def test_unusable_folder_cannot_be_prepared(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_phantom_native_layout(phantom_raw) -> None:  # noqa: ANN001
+def test_phantom_native_layout(phantom_raw) -> None:
     raw = phantom_raw("figshare-brain")
     zips = sorted(p.name for p in raw.glob("brainTumorDataPublic_*.zip"))
     assert len(zips) == 4 and zips[0].startswith("brainTumorDataPublic_1-")
@@ -149,7 +151,7 @@ def test_phantom_native_layout(phantom_raw) -> None:  # noqa: ANN001
     assert all(n > 0 for n in report.counts.values())
 
 
-def test_prepared_phantom_official_folds_masks_and_sites(prepared_phantom) -> None:  # noqa: ANN001
+def test_prepared_phantom_official_folds_masks_and_sites(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     info = datasets.read_info(out)
     m = datasets.read_manifest(out)
@@ -169,7 +171,10 @@ def test_prepared_phantom_official_folds_masks_and_sites(prepared_phantom) -> No
         ys, xs = np.nonzero(cv2.imread(str(out / p), cv2.IMREAD_GRAYSCALE))
         return ys.mean() / 240, xs.mean() / 240
 
-    cents = {c: np.array([centroid(p) for p in m.loc[m.label == i, "mask_path"]]) for i, c in enumerate(info["classes"])}
+    cents = {
+        c: np.array([centroid(p) for p in m.loc[m.label == i, "mask_path"]])
+        for i, c in enumerate(info["classes"])
+    }
     off_centre = {c: np.hypot(v[:, 0] - 0.5, v[:, 1] - 0.5).mean() for c, v in cents.items()}
     # meningioma hugs the dura, pituitary sits at the sella (centre-bottom), glioma in between
     assert off_centre["meningioma"] > off_centre["glioma"] > off_centre["pituitary"] * 0.9
@@ -178,7 +183,9 @@ def test_prepared_phantom_official_folds_masks_and_sites(prepared_phantom) -> No
 
 def test_phantom_is_deterministic_per_seed(tmp_path: Path) -> None:
     def tree(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
 
     a = tree(datasets.synthesize("figshare-brain", tmp_path / "a", patients=3, seed=5))
     b = tree(datasets.synthesize("figshare-brain", tmp_path / "b", patients=3, seed=5))
@@ -192,7 +199,9 @@ def test_outer_download_zip_with_inner_zips_is_read_in_place(hand_made: Path, tm
     raw = tmp_path / "download"
     raw.mkdir()
     with zipfile.ZipFile(raw / "1512427.zip", "w") as outer:
-        outer.write(hand_made / "brainTumorDataPublic_767-1532.zip", arcname="brainTumorDataPublic_767-1532.zip")
+        outer.write(
+            hand_made / "brainTumorDataPublic_767-1532.zip", arcname="brainTumorDataPublic_767-1532.zip"
+        )
         outer.write(hand_made / "cvind.mat", arcname="cvind.mat")
     report = datasets.check("figshare-brain", raw)
     assert [r.source for r in report.records] == ["1512427.zip!brainTumorDataPublic_767-1532.zip!4.mat"]

@@ -41,7 +41,7 @@ def test_sartaj_layout_maps_classes_and_leaves_out_no_tumour(tmp_path: Path) -> 
     assert info["excluded"] == {"no_tumour": 2} and info["warnings"] == []
 
 
-def test_dedup_removes_the_figshare_re_release(prepared_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dedup_removes_the_figshare_re_release(prepared_phantom, tmp_path: Path) -> None:
     figshare = prepared_phantom("figshare-brain")
     kaggle = tmp_path / "kaggle"
     shutil.copytree(prepared_phantom("kaggle-brain-mri"), kaggle)
@@ -56,7 +56,7 @@ def test_dedup_removes_the_figshare_re_release(prepared_phantom, tmp_path: Path)
     assert all((kaggle / p).is_file() for p in report["removed_paths"])  # files stay; rows go
 
 
-def test_dedup_finds_exact_copies(prepared_phantom, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dedup_finds_exact_copies(prepared_phantom, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(prepared_phantom("figshare-brain"), copy)
     n = len(datasets.read_manifest(copy))

@@ -11,7 +11,7 @@ from medzoo.datasets import augment
 from medzoo.errors import ConfigError, DatasetError
 
 
-def test_items_follow_the_contract(prepared_phantom) -> None:  # noqa: ANN001
+def test_items_follow_the_contract(prepared_phantom) -> None:
     ds = datasets.open(prepared_phantom("figshare-brain"), split="train", image_size=64)
     assert ds.classes == ["meningioma", "glioma", "pituitary"] and ds.task == "multiclass"
     assert len(ds) == len(ds.manifest) == len(ds.targets) == len(ds.patient_ids) > 0
@@ -21,14 +21,17 @@ def test_items_follow_the_contract(prepared_phantom) -> None:  # noqa: ANN001
     assert item["mask"].shape == (1, 64, 64) and set(item["mask"].unique().tolist()) <= {0.0, 1.0}
     assert item["has_mask"] and item["mask"].sum() > 0 and item["index"] == 0
     # grey repeated to 3 channels, then normalised with ImageNet statistics per channel
-    x = item["image"] * torch.tensor([0.229, 0.224, 0.225])[:, None, None] + torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    x = (
+        item["image"] * torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+        + torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    )
     assert torch.allclose(x[0], x[1], atol=1e-5) and torch.allclose(x[1], x[2], atol=1e-5)
     assert set(ds.manifest["split"]) == {"train"}
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
     assert batch["image"].shape == (4, 3, 64, 64)
 
 
-def test_rgb_without_masks_and_limit(prepared_phantom) -> None:  # noqa: ANN001
+def test_rgb_without_masks_and_limit(prepared_phantom) -> None:
     ds = datasets.open(prepared_phantom("all-leukemia"), split="test", limit=3)
     assert len(ds) == 3
     item = ds[2]
@@ -36,7 +39,7 @@ def test_rgb_without_masks_and_limit(prepared_phantom) -> None:  # noqa: ANN001
     assert not torch.allclose(item["image"][0], item["image"][2])  # colour survives
 
 
-def test_folds_select_train_and_val(prepared_phantom) -> None:  # noqa: ANN001
+def test_folds_select_train_and_val(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     val1 = datasets.open(out, split="val", fold=1)
     train1 = datasets.open(out, split="train", fold=1)
@@ -51,7 +54,7 @@ def test_folds_select_train_and_val(prepared_phantom) -> None:  # noqa: ANN001
         datasets.open(prepared_phantom("kaggle-brain-mri"), split="train")
 
 
-def test_caches_return_the_same_items(prepared_phantom) -> None:  # noqa: ANN001
+def test_caches_return_the_same_items(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     plain = datasets.open(out, split="val", image_size=48)
     for cache in ("memory", "memmap"):
@@ -63,7 +66,7 @@ def test_caches_return_the_same_items(prepared_phantom) -> None:  # noqa: ANN001
     assert list((out / ".cache").glob("*-images.u8"))
 
 
-def test_augmentation_moves_mask_with_image(prepared_phantom) -> None:  # noqa: ANN001
+def test_augmentation_moves_mask_with_image(prepared_phantom) -> None:
     out = prepared_phantom("figshare-brain")
     ds = datasets.open(out, split="train", image_size=64, augment="brain-keras")
     plain = datasets.open(out, split="train", image_size=64)

@@ -16,9 +16,17 @@ def rows(n_patients: int = 60, per_patient: int = 4, seed: int = 0, classes: int
     for p in range(n_patients):
         label = int(rng.choice(classes, p=[0.5, 0.3, 0.2][:classes]))
         for i in range(int(rng.integers(1, per_patient + 1))):
-            out.append({"label": label, "labels": [f"c{label}"], "patient_id": f"P{p:03d}",
-                        "sha256": f"{p:03d}-{i}", "image_group": f"{p:03d}-{i}",
-                        "official_split": None, "official_fold": None})
+            out.append(
+                {
+                    "label": label,
+                    "labels": [f"c{label}"],
+                    "patient_id": f"P{p:03d}",
+                    "sha256": f"{p:03d}-{i}",
+                    "image_group": f"{p:03d}-{i}",
+                    "official_split": None,
+                    "official_fold": None,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -26,7 +34,11 @@ def test_patient_split_is_grouped_stratified_and_sized() -> None:
     df = assign_splits(rows(), protocol="patient", seed=0)
     assert (df.groupby("patient_id")["split"].nunique() == 1).all()
     share = df["split"].value_counts(normalize=True)
-    assert abs(share["train"] - 0.70) < 0.08 and abs(share["val"] - 0.15) < 0.06 and abs(share["test"] - 0.15) < 0.06
+    assert (
+        abs(share["train"] - 0.70) < 0.08
+        and abs(share["val"] - 0.15) < 0.06
+        and abs(share["test"] - 0.15) < 0.06
+    )
     overall = df["label"].value_counts(normalize=True)
     for split in ("train", "val", "test"):
         part = df.loc[df.split == split, "label"].value_counts(normalize=True)

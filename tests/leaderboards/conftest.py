@@ -48,34 +48,64 @@ def write_entry(
     low, high = ci if ci is not None else (value - 0.02, value + 0.02)
     metrics = {primary: {"value": value, "ci_low": low, "ci_high": high}, **(extra_metrics or {})}
     doc: dict[str, Any] = {
-        "dataset": dataset, "split": "test", "primary_metric": primary, "n": 120, "metrics": metrics,
-        "per_class": {}, "confusion_matrix": [[1, 0], [0, 1]],
+        "dataset": dataset,
+        "split": "test",
+        "primary_metric": primary,
+        "n": 120,
+        "metrics": metrics,
+        "per_class": {},
+        "confusion_matrix": [[1, 0], [0, 1]],
         "ci": {"method": "bootstrap", "level": 0.95, "resamples": 1000},
-        "complexity": {"params": params, "gmacs": gmacs, "unit": "GMACs", "latency_ms": {"1": 3.5, "8": 20.0},
-                       "device": "cpu"},
+        "complexity": {
+            "params": params,
+            "gmacs": gmacs,
+            "unit": "GMACs",
+            "latency_ms": {"1": 3.5, "8": 20.0},
+            "device": "cpu",
+        },
         "gradcam": {"pointing_game": {"value": 0.75, "ci_low": 0.6, "ci_high": 0.9, "n": 40}},
     }
     if cross_dataset:
         doc["cross_dataset"] = cross_dataset
     (path / "metrics.json").write_text(json.dumps(doc))
     config = {
-        "architecture": "medzoo_tiny_cnn", "num_classes": 2, "label_names": ["a", "b"], "model_args": {},
+        "architecture": "medzoo_tiny_cnn",
+        "num_classes": 2,
+        "label_names": ["a", "b"],
+        "model_args": {},
         "pretrained_cfg": {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3},
-        "medzoo": {"dataset": dataset, "task": "multiclass", "family": "tiny_cnn", "data_kind": data_kind,
-                   "split_protocol": split_protocol, "published_at": published_at, "revision": revision,
-                   "weights_sha256": "0" * 64},
+        "medzoo": {
+            "dataset": dataset,
+            "task": "multiclass",
+            "family": "tiny_cnn",
+            "data_kind": data_kind,
+            "split_protocol": split_protocol,
+            "published_at": published_at,
+            "revision": revision,
+            "weights_sha256": "0" * 64,
+        },
     }
     (path / "config.json").write_text(json.dumps(config))
     data = ModelCardData(
         model_name=model_name or name,
         license="apache-2.0",
-        eval_results=[EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
-                                 metric_type=primary, metric_value=value if card_value is None else card_value)],
+        eval_results=[
+            EvalResult(
+                task_type="image-classification",
+                dataset_type=dataset,
+                dataset_name=dataset,
+                metric_type=primary,
+                metric_value=value if card_value is None else card_value,
+            )
+        ],
     )
     card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + card_text + "\n")
     card.save(path / "README.md")
-    revisions = sorted({*json.loads((home / "refs.json").read_text())["revisions"], revision}) \
-        if (home / "refs.json").exists() else [revision]
+    revisions = (
+        sorted({*json.loads((home / "refs.json").read_text())["revisions"], revision})
+        if (home / "refs.json").exists()
+        else [revision]
+    )
     (home / "refs.json").write_text(json.dumps({"latest": revisions[-1], "revisions": revisions}))
     return path
 

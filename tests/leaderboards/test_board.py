@@ -12,8 +12,13 @@ from medzoo.errors import UnknownNameError
 from medzoo.leaderboards import table, to_markdown
 from medzoo.leaderboards.terminal import render_terminal
 
-KAGGLE = {"kaggle-brain-mri": {"metrics": {"accuracy": {"value": 0.81, "ci_low": 0.76, "ci_high": 0.86}},
-                               "n": 200, "removed_duplicates": 12}}
+KAGGLE = {
+    "kaggle-brain-mri": {
+        "metrics": {"accuracy": {"value": 0.81, "ci_low": 0.76, "ci_high": 0.86}},
+        "n": 200,
+        "removed_duplicates": 12,
+    }
+}
 
 
 @pytest.fixture
@@ -36,7 +41,11 @@ def test_rows_are_ranked_with_interval_ties_per_data_kind(brain_zoo: Path) -> No
     assert [(r.name, r.rank) for r in board.rows_of("real")] == [("real-b0", "1")]
     # b2 [.91,.95] leads; b0 [.85,.94] overlaps it; resnet@r2 [.84,.90] overlaps b0 but not b2 -> no chaining
     assert [(r.name, r.rank) for r in board.rows_of("phantom")] == [
-        ("effnet-b2", "=1"), ("effnet-b0", "=1"), ("resnet", "3"), ("vgg16", "4")]
+        ("effnet-b2", "=1"),
+        ("effnet-b0", "=1"),
+        ("resnet", "3"),
+        ("vgg16", "4"),
+    ]
     resnet = next(r for r in board.rows if r.name == "resnet")
     assert resnet.revision == "r2" and resnet.primary.value == pytest.approx(0.87)
     assert all(r.dataset == "figshare-brain" for r in board.rows)
@@ -78,13 +87,19 @@ def test_sorting_by_cost_and_unknown_sort_keys(brain_zoo: Path) -> None:
         table("figshare-brain", zoo=brain_zoo, sort="gmac")
 
 
-def test_a_card_that_disagrees_with_metrics_json_is_reported_not_ranked(make_entry: Callable[..., Path]) -> None:
+def test_a_card_that_disagrees_with_metrics_json_is_reported_not_ranked(
+    make_entry: Callable[..., Path],
+) -> None:
     make_entry("cbis-ddsm-mass", "good", value=0.8)
     make_entry("cbis-ddsm-mass", "tampered", value=0.6, card_value=0.95)
     board = table("cbis-ddsm-mass", zoo=make_entry.zoo)  # type: ignore[attr-defined]
     assert [r.name for r in board.rows] == ["good"]
     assert len(board.problems) == 1
-    assert "tampered" in board.problems[0] and "README.md" in board.problems[0] and "metrics.json" in board.problems[0]
+    assert (
+        "tampered" in board.problems[0]
+        and "README.md" in board.problems[0]
+        and "metrics.json" in board.problems[0]
+    )
 
 
 def test_an_empty_zoo_still_gives_the_paper_reported_rows(tmp_path: Path) -> None:
@@ -122,8 +137,9 @@ def test_hostile_model_names_are_escaped_in_markdown_and_literal_in_the_terminal
     md = to_markdown(board)
     assert "<script>" not in md and "&lt;script&gt;" in md
     row_line = next(line for line in md.splitlines() if "hostile" in line)
-    assert row_line.count(" | ") == md.splitlines()[[i for i, line in enumerate(md.splitlines())
-                                                     if line.startswith("| rank")][0]].count(" | ")
+    assert row_line.count(" | ") == md.splitlines()[
+        [i for i, line in enumerate(md.splitlines()) if line.startswith("| rank")][0]
+    ].count(" | ")
     console = Console(record=True, width=400)
     render_terminal(board, console)
     assert "[red]x[/red]" in console.export_text()

@@ -25,7 +25,9 @@ HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (CI installs it: apt-get install chromium)")
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM} (CI installs it: apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -42,8 +44,16 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, tiny_zoo: Path, entry_writer: 
     zoo = tmp_path_factory.mktemp("browser") / "zoo"
     shutil.copytree(tiny_zoo, zoo)
     entry_writer(zoo, "figshare-brain", "wide-model", value=0.55, ci=(0.40, 0.70), gmacs=9.0)
-    entry_writer(zoo, "figshare-brain", "hostile", value=0.35, ci=(0.20, 0.50), gmacs=0.001, model_name=HOSTILE,
-                 card_text=HOSTILE)
+    entry_writer(
+        zoo,
+        "figshare-brain",
+        "hostile",
+        value=0.35,
+        ci=(0.20, 0.50),
+        gmacs=0.001,
+        model_name=HOSTILE,
+        card_text=HOSTILE,
+    )
     return zoo
 
 
@@ -60,16 +70,21 @@ def base_url(zoo: Path) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _column(page, table: str, index: int) -> list[str]:  # noqa: ANN001 - playwright Page
-    return page.eval_on_selector_all(f"{table} tbody tr", f"rows => rows.map(r => r.cells[{index}].getAttribute('data-value') || r.cells[{index}].textContent.trim())")
+def _column(page, table: str, index: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{table} tbody tr",
+        f"rows => rows.map(r => r.cells[{index}].getAttribute('data-value') || r.cells[{index}].textContent.trim())",
+    )
 
 
-def _header_index(page, table: str, title: str) -> int:  # noqa: ANN001
+def _header_index(page, table: str, title: str) -> int:
     headers = page.eval_on_selector_all(f"{table} thead th", "hs => hs.map(h => h.textContent.trim())")
     return headers.index(title)
 
 
-def test_board_sort_entry_and_try_a_model(browser, base_url: str, prepared_phantom: Callable[[str], Path]) -> None:  # noqa: ANN001
+def test_board_sort_entry_and_try_a_model(
+    browser, base_url: str, prepared_phantom: Callable[[str], Path]
+) -> None:
     from medzoo import datasets
 
     prepared = prepared_phantom("figshare-brain")
@@ -103,7 +118,9 @@ def test_board_sort_entry_and_try_a_model(browser, base_url: str, prepared_phant
     page.set_input_files("#image", str(image))
     page.click("#try-form button[type=submit]")
     page.wait_for_selector("#result", timeout=120_000)
-    probabilities = page.eval_on_selector_all("table.probs tbody tr", "rows => rows.map(r => r.cells[0].textContent)")
+    probabilities = page.eval_on_selector_all(
+        "table.probs tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+    )
     assert sorted(probabilities) == ["glioma", "meningioma", "pituitary"]
     assert page.inner_text("#predicted") in probabilities
     assert page.eval_on_selector("#cam-img", "img => img.complete && img.naturalWidth > 0")
@@ -121,7 +138,7 @@ def test_board_sort_entry_and_try_a_model(browser, base_url: str, prepared_phant
     page.close()
 
 
-def test_static_site_works_from_file_urls(browser, zoo: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_static_site_works_from_file_urls(browser, zoo: Path, tmp_path: Path) -> None:
     site = build_site(zoo=zoo, out=tmp_path / "site")
     page = browser.new_page()
     dialogs: list[str] = []

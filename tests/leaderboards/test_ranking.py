@@ -26,7 +26,9 @@ def test_disjoint_intervals_give_a_strict_order() -> None:
 
 
 def test_lower_is_better_and_values_without_intervals_tie_only_when_equal() -> None:
-    order, labels = rank_with_ties([Scored(3.0), Scored(1.0), Scored(1.0), Scored(2.0)], higher_is_better=False)
+    order, labels = rank_with_ties(
+        [Scored(3.0), Scored(1.0), Scored(1.0), Scored(2.0)], higher_is_better=False
+    )
     assert order == [1, 2, 3, 0]
     assert labels == ["=1", "=1", "3", "4"]
 

@@ -20,8 +20,9 @@ class Client:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -33,20 +34,36 @@ class Client:
     def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
         return self.request("GET", path)
 
-    def upload(self, path: str, filename: str, data: bytes, field: str = "image") -> tuple[int, dict[str, str], bytes]:
+    def upload(
+        self, path: str, filename: str, data: bytes, field: str = "image"
+    ) -> tuple[int, dict[str, str], bytes]:
         boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 @pytest.fixture(scope="module")
-def served_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_zoo: Path, entry_writer: Callable[..., Path]) -> Path:
+def served_zoo(
+    tmp_path_factory: pytest.TempPathFactory, tiny_zoo: Path, entry_writer: Callable[..., Path]
+) -> Path:
     """The real published tiny zoo plus one entry with a hostile model name and card."""
     zoo = tmp_path_factory.mktemp("served") / "zoo"
     shutil.copytree(tiny_zoo, zoo)
-    entry_writer(zoo, "figshare-brain", "hostile", value=0.5, model_name=HOSTILE,
-                card_text=f"Card body {HOSTILE} [x](javascript:alert(1))")
+    entry_writer(
+        zoo,
+        "figshare-brain",
+        "hostile",
+        value=0.5,
+        model_name=HOSTILE,
+        card_text=f"Card body {HOSTILE} [x](javascript:alert(1))",
+    )
     return zoo
 
 
@@ -76,7 +93,10 @@ def phantom_png(prepared_phantom: Callable[[str], Path]) -> bytes:
 def test_pages_are_served_with_security_headers(client: Client) -> None:
     status, headers, body = client.get("/")
     assert status == 200 and b'href="figshare-brain.html"' in body
-    assert "script-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
+    assert (
+        "script-src 'self'" in headers["content-security-policy"]
+        and headers["x-content-type-options"] == "nosniff"
+    )
     status, _, body = client.get("/figshare-brain.html")
     assert status == 200 and b"figshare-brain/tiny_cnn/index.html" in body and b"paper-reported" in body
     status, _, body = client.get("/figshare-brain/tiny_cnn/")
@@ -89,8 +109,14 @@ def test_pages_are_served_with_security_headers(client: Client) -> None:
     assert status == 200 and headers["content-type"] == "image/svg+xml"
     status, headers, _ = client.get("/figshare-brain.json")
     assert status == 200 and headers["content-type"] == "application/json"
-    for missing in ("/nope.html", "/figshare-brain/nope/", "/../../etc/passwd", "/figshare-brain/tiny_cnn/../../x",
-                    "/%2e%2e/%2e%2e/etc/passwd", "/figshare-brain/tiny_cnn/plots/../config.json"):
+    for missing in (
+        "/nope.html",
+        "/figshare-brain/nope/",
+        "/../../etc/passwd",
+        "/figshare-brain/tiny_cnn/../../x",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/figshare-brain/tiny_cnn/plots/../config.json",
+    ):
         assert client.get(missing)[0] == 404, missing
 
 
@@ -167,9 +193,15 @@ def test_bad_uploads_get_a_4xx_and_a_sentence_on_the_page(client: Client, phanto
 
 
 def test_hostile_names_are_escaped_when_served(client: Client) -> None:
-    for path in ("/", "/figshare-brain.html", "/figshare-brain/hostile/", "/figshare-brain/hostile/try.html",
-                 "/figshare-brain/pareto.svg", "/figshare-brain.md"):
+    for path in (
+        "/",
+        "/figshare-brain.html",
+        "/figshare-brain/hostile/",
+        "/figshare-brain/hostile/try.html",
+        "/figshare-brain/pareto.svg",
+        "/figshare-brain.md",
+    ):
         status, _, body = client.get(path)
         assert status == 200, path
-        assert b"<script>alert" not in body and b"javascript:alert(1)\"" not in body, path
+        assert b"<script>alert" not in body and b'javascript:alert(1)"' not in body, path
     assert b"&lt;script&gt;alert" in client.get("/figshare-brain/hostile/")[2]

@@ -15,8 +15,10 @@ from medzoo.errors import ConfigError
 from medzoo.leaderboards import BOARD_DATASETS, build_site
 
 HOSTILE = '<script>alert("name")</script><img src=x onerror=alert(1)>'
-HOSTILE_CARD = ('# Card\n\n<script>alert("card")</script>\n\n<img src=x onerror=alert(2)>\n\n'
-                '[click](javascript:alert(3))\n\n![cm](plots/confusion_matrix.png)\n')
+HOSTILE_CARD = (
+    '# Card\n\n<script>alert("card")</script>\n\n<img src=x onerror=alert(2)>\n\n'
+    "[click](javascript:alert(3))\n\n![cm](plots/confusion_matrix.png)\n"
+)
 
 
 class _Links(HTMLParser):
@@ -53,7 +55,11 @@ def test_site_has_every_page_and_every_link_resolves(site: Path) -> None:
         assert (site / ds / "pareto.svg").is_file()
     pages = sorted(site.rglob("*.html"))
     assert {p.relative_to(site).as_posix() for p in pages} >= {
-        "index.html", "figshare-brain.html", "figshare-brain/effnet-b2/index.html", "chestxray14/cxr/index.html"}
+        "index.html",
+        "figshare-brain.html",
+        "figshare-brain/effnet-b2/index.html",
+        "chestxray14/cxr/index.html",
+    }
     checked = 0
     for page in pages:
         parser = _Links()
@@ -77,7 +83,11 @@ def test_board_json_markdown_and_pareto_svg(site: Path) -> None:
     assert doc["reference"] and doc["reference"][0]["label"] == "paper-reported"
     assert json.loads((site / "chestxray14.json").read_text())["primary_metric"] == "mean_auroc"
     svg = ET.parse(site / "figshare-brain" / "pareto.svg").getroot()
-    circles = [c for c in svg.iter("{http://www.w3.org/2000/svg}circle") if c.find("{http://www.w3.org/2000/svg}title") is not None]
+    circles = [
+        c
+        for c in svg.iter("{http://www.w3.org/2000/svg}circle")
+        if c.find("{http://www.w3.org/2000/svg}title") is not None
+    ]
     assert len(circles) == 3
     filled = [c for c in circles if c.get("fill") != "#ffffff"]
     assert len(filled) == 2  # b2 and b0 are the front; the hostile row is dominated

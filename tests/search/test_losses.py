@@ -22,7 +22,9 @@ P = _softmax(LOGITS)
 
 
 def _loss(kind: str, **kw) -> float:
-    fn = ClassificationLoss(kind, task=kw.pop("task", "multiclass"), num_classes=kw.pop("num_classes", 3), **kw)
+    fn = ClassificationLoss(
+        kind, task=kw.pop("task", "multiclass"), num_classes=kw.pop("num_classes", 3), **kw
+    )
     return fn(torch.tensor([LOGITS]), torch.tensor([0])).item()
 
 

@@ -75,13 +75,18 @@ def test_bootstrap_interval_brackets_the_value_is_seeded_and_fast() -> None:
     se = np.sqrt(acc["value"] * (1 - acc["value"]) / len(t))  # normal approximation of the 95% width
     assert acc["ci_high"] - acc["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.2)
     small = bootstrap_metrics(p[:200], t[:200], task="multiclass", classes=["a", "b", "c"], resamples=500)
-    assert small["metrics"]["accuracy"]["ci_high"] - small["metrics"]["accuracy"]["ci_low"] > acc["ci_high"] - acc["ci_low"]
+    assert (
+        small["metrics"]["accuracy"]["ci_high"] - small["metrics"]["accuracy"]["ci_low"]
+        > acc["ci_high"] - acc["ci_low"]
+    )
     assert a["ci"] == {"method": "bootstrap", "level": 0.95, "resamples": 1000, "seed": 3}
 
 
 def test_patient_vote_takes_the_majority_of_slices() -> None:
     probs = np.array([[0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [0.9, 0.1], [0.6, 0.4]])
-    mean, preds, targets, pids = patient_vote(probs, np.array([1, 1, 1, 0, 0]), ["p1", "p1", "p1", "p2", "p2"])
+    mean, preds, targets, pids = patient_vote(
+        probs, np.array([1, 1, 1, 0, 0]), ["p1", "p1", "p1", "p2", "p2"]
+    )
     assert pids == ["p1", "p2"]
     assert preds.tolist() == [1, 0]
     assert targets.tolist() == [1, 0]
@@ -91,11 +96,20 @@ def test_patient_vote_takes_the_majority_of_slices() -> None:
 def test_sequence_vote_is_a_majority_over_aligned_slices() -> None:
     def out(p1: list[float], keys: list[str]) -> dict:
         p1 = np.array(p1)
-        return {"probs": np.stack([1 - p1, p1], 1), "targets": np.array([1, 0, 1])[: len(keys)], "keys": np.array(keys)}
+        return {
+            "probs": np.stack([1 - p1, p1], 1),
+            "targets": np.array([1, 0, 1])[: len(keys)],
+            "keys": np.array(keys),
+        }
 
     keys = ["a/1", "a/2", "b/1"]
-    res = sequence_vote({"t1": out([0.9, 0.2, 0.4], keys), "t2": out([0.6, 0.7, 0.3], keys),
-                         "flair": out([0.2, 0.1, 0.8], keys)})
+    res = sequence_vote(
+        {
+            "t1": out([0.9, 0.2, 0.4], keys),
+            "t2": out([0.6, 0.7, 0.3], keys),
+            "flair": out([0.2, 0.1, 0.8], keys),
+        }
+    )
     assert res["keys"].tolist() == keys
     assert res["preds"].tolist() == [1, 0, 0]
     assert res["targets"].tolist() == [1, 0, 1]

@@ -30,7 +30,11 @@ def test_every_family_a_recipe_names_is_registered() -> None:
     known = set(zoo.list_families())
     for rid in RECIPES:
         r = load_recipe(rid)
-        names = {r.point.family, *r.space["family"].values, *load_recipe(rid, smoke=True).space["family"].values}
+        names = {
+            r.point.family,
+            *r.space["family"].values,
+            *load_recipe(rid, smoke=True).space["family"].values,
+        }
         assert names <= known, (rid, sorted(names - known))
 
 
@@ -39,7 +43,12 @@ def test_study_points_follow_papers() -> None:
     assert (brain.optimizer, brain.lr, brain.batch_size, brain.epochs) == ("adam", 1e-3, 32, 30)
     assert (brain.schedule, brain.plateau_factor, brain.early_stop_patience) == ("plateau", 0.3, 5)
     cxr = load_recipe("cxr-aernet").point
-    assert (cxr.label_smoothing, cxr.weight_decay, cxr.schedule, cxr.early_stop_metric) == (0.1, 1e-4, "cosine", "val_loss")
+    assert (cxr.label_smoothing, cxr.weight_decay, cxr.schedule, cxr.early_stop_metric) == (
+        0.1,
+        1e-4,
+        "cosine",
+        "val_loss",
+    )
     glioma = load_recipe("glioma-googlenet").point
     assert glioma.lr * glioma.head_lr_mult == pytest.approx(1e-3) and glioma.batch_size == 128
     assert load_recipe("all-effnetv2-dsp").point.loss == "polyfocal"
@@ -76,7 +85,10 @@ def test_user_space_inherits_a_recipe_and_rejects_a_point_outside_it(tmp_path: P
 
 def test_set_overrides_are_parsed_and_checked() -> None:
     assert parse_sets(["lr=3e-4", "family=tiny_cnn", "hidden=[64, 32]"]) == {
-        "lr": "3e-4", "family": "tiny_cnn", "hidden": [64, 32]}
+        "lr": "3e-4",
+        "family": "tiny_cnn",
+        "hidden": [64, 32],
+    }
     with pytest.raises(ConfigError, match="'weight_decy'.*did you mean weight_decay"):
         parse_sets(["weight_decy=1"])
     with pytest.raises(UnknownNameError, match="brain-efnet.*brain-effnet"):
@@ -101,7 +113,9 @@ def test_sweep_cli_and_run_reject_bad_arguments_before_starting_ray(tmp_path: Pa
     assert both.exit_code != 0 and "exactly one of --recipe ID or --space" in str(both.exception)
     resume = runner.invoke(app, ["sweep", str(tmp_path), "--resume"])
     assert "--resume needs --out" in str(resume.exception)
-    with pytest.raises(ConfigError, match="scheduler must be one of asha, pbt, fifo, got scheduler='hyperband'"):
+    with pytest.raises(
+        ConfigError, match="scheduler must be one of asha, pbt, fifo, got scheduler='hyperband'"
+    ):
         run(prepared=tmp_path, out=tmp_path / "r", recipe="brain-effnet", scheduler="hyperband")
     with pytest.raises(ConfigError, match="objectives must be val_metric or val_metric,gmacs"):
         run(prepared=tmp_path, out=tmp_path / "r", recipe="brain-effnet", objectives=("gmacs",))
@@ -140,5 +154,9 @@ def test_every_point_of_every_space_fits_its_families() -> None:
             for name in space["family"].values:
                 fam = zoo.get_family(name)
                 assert point.head is None or point.head in fam.heads, (rid, name, point.head)
-                assert freeze_max < len(fam.freeze_units), (rid, name, freeze_max)  # something stays trainable
+                assert freeze_max < len(fam.freeze_units), (
+                    rid,
+                    name,
+                    freeze_max,
+                )  # something stays trainable
                 assert min(sizes) >= fam.min_input_size, (rid, name, sizes)

@@ -29,7 +29,11 @@ def test_schedules_warmup_cosine_step_and_plateau() -> None:
     assert [round(cos.factor(e), 4) for e in (0, 1, 2)] == [round(1 / 3, 4), round(2 / 3, 4), 1.0]
     assert cos.factor(7) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 8)))
     step = LRSchedule("step", epochs=30, step_size=10, step_gamma=0.1)
-    assert (step.factor(9), step.factor(10), step.factor(25)) == (1.0, pytest.approx(0.1), pytest.approx(0.01))
+    assert (step.factor(9), step.factor(10), step.factor(25)) == (
+        1.0,
+        pytest.approx(0.1),
+        pytest.approx(0.01),
+    )
     plateau = LRSchedule("plateau", epochs=30, plateau_factor=0.3, plateau_patience=1, monitor_mode="max")
     for v in (0.5, 0.5, 0.5):
         plateau.observe(v)

@@ -37,29 +37,59 @@ def _space(tmp_path: Path, epochs: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def brain(prepared_phantom) -> Path:  # noqa: ANN001
+def brain(prepared_phantom) -> Path:
     return prepared_phantom("figshare-brain")
 
 
-def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
+def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(
+    ray_cluster: str, brain: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
-    table = run(prepared=brain, space=_space(tmp_path, 2), out=out, samples=3, scheduler="asha", search="optuna",
-                objectives=("val_metric", "gmacs"), smoke=True, test_top_k=2, progress=False, resamples=200)
+    table = run(
+        prepared=brain,
+        space=_space(tmp_path, 2),
+        out=out,
+        samples=3,
+        scheduler="asha",
+        search="optuna",
+        objectives=("val_metric", "gmacs"),
+        smoke=True,
+        test_top_k=2,
+        progress=False,
+        resamples=200,
+    )
     frame = pd.read_parquet(out / "results.parquet")
     assert len(frame) == 3 and set(frame["status"]) == {"TERMINATED"}
-    assert {"config.lr", "config.family", "val_metric", "val_accuracy", "params", "gmacs", "epochs", "compute_s"} <= set(
-        frame.columns)
+    assert {
+        "config.lr",
+        "config.family",
+        "val_metric",
+        "val_accuracy",
+        "params",
+        "gmacs",
+        "epochs",
+        "compute_s",
+    } <= set(frame.columns)
     ranked = frame.sort_values("val_metric", ascending=False)
     tested = frame[frame["test_accuracy"].notna()]
-    assert len(tested) == 2 and set(tested["trial_id"]) == set(ranked["trial_id"][:2])  # selection on val only
+    assert len(tested) == 2 and set(tested["trial_id"]) == set(
+        ranked["trial_id"][:2]
+    )  # selection on val only
     assert (tested["test_accuracy_ci_low"] <= tested["test_accuracy"]).all()
     assert (tested["test_accuracy"] <= tested["test_accuracy_ci_high"]).all()
     best = json.loads((out / "best.json").read_text())
     assert best["trial_id"] == ranked["trial_id"].iloc[0] and best["test"]["accuracy"]["value"] is not None
     assert best["config"]["dataset"] == "figshare-brain"
     trial = out / "trials" / best["trial_id"]
-    assert {"trial.json", "model.safetensors", "history.json", "val_metrics.json", "test_metrics.json",
-            "test_outputs.npz", "complexity.json"} <= {p.name for p in trial.iterdir()}
+    assert {
+        "trial.json",
+        "model.safetensors",
+        "history.json",
+        "val_metrics.json",
+        "test_metrics.json",
+        "test_outputs.npz",
+        "complexity.json",
+    } <= {p.name for p in trial.iterdir()}
     import numpy as np
 
     npz = np.load(trial / "test_outputs.npz", allow_pickle=False)
@@ -81,7 +111,9 @@ def _trial_results(out: Path) -> dict[str, list[dict]]:
     return found
 
 
-def test_a_killed_trial_process_is_retried_from_its_checkpoint(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
+def test_a_killed_trial_process_is_retried_from_its_checkpoint(
+    ray_cluster: str, brain: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     killed: list[int] = []
 
@@ -97,8 +129,18 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint(ray_cluster: str,
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    table = run(prepared=brain, space=_space(tmp_path, 6), out=out, samples=1, scheduler="fifo", search="random",
-                smoke=True, max_failures=2, test_top_k=0, progress=False)
+    table = run(
+        prepared=brain,
+        space=_space(tmp_path, 6),
+        out=out,
+        samples=1,
+        scheduler="fifo",
+        search="random",
+        smoke=True,
+        max_failures=2,
+        test_top_k=0,
+        progress=False,
+    )
     thread.join(timeout=1)
     assert killed, "the trial finished before it could be killed"
     row = table.frame.iloc[0]
@@ -119,7 +161,9 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
         f"run(prepared={str(brain)!r}, space={str(space)!r}, out={str(out)!r}, samples=3, scheduler='fifo',"
         f" search='optuna', smoke=True, max_concurrent=1, address={ray_cluster!r}, progress=False, test_top_k=1)\n"
     )
-    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     finished_before: set[str] = set()
     running: list[str] = []
     deadline = time.time() + 240
@@ -153,8 +197,19 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
 
 def test_data_parallel_trial_with_two_gloo_workers(ray_cluster: str, brain: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    table = run(prepared=brain, space=_space(tmp_path, 1), out=out, samples=1, scheduler="fifo", search="random",
-                smoke=True, workers_per_trial=2, test_top_k=1, progress=False, resamples=100)
+    table = run(
+        prepared=brain,
+        space=_space(tmp_path, 1),
+        out=out,
+        samples=1,
+        scheduler="fifo",
+        search="random",
+        smoke=True,
+        workers_per_trial=2,
+        test_top_k=1,
+        progress=False,
+        resamples=100,
+    )
     row = table.frame.iloc[0]
     assert row["status"] == "TERMINATED", row.get("error")
     assert row["epochs"] == 1 and 0 <= row["val_metric"] <= 1
@@ -174,7 +229,7 @@ smoke:
 
 
 def test_unreadable_data_fails_one_trial_with_its_reason_and_the_sweep_goes_on(
-    ray_cluster: str, prepared_phantom, tmp_path: Path  # noqa: ANN001
+    ray_cluster: str, prepared_phantom, tmp_path: Path
 ) -> None:
     import shutil
 
@@ -186,8 +241,19 @@ def test_unreadable_data_fails_one_trial_with_its_reason_and_the_sweep_goes_on(
     space = tmp_path / "glioma.yaml"
     space.write_text(GLIOMA)
     out = tmp_path / "run"
-    table = run(prepared=prepared, space=space, out=out, samples=1, scheduler="fifo", search="random", smoke=True,
-                max_failures=0, test_top_k=1, progress=False, resamples=200)
+    table = run(
+        prepared=prepared,
+        space=space,
+        out=out,
+        samples=1,
+        scheduler="fifo",
+        search="random",
+        smoke=True,
+        max_failures=0,
+        test_top_k=1,
+        progress=False,
+        resamples=200,
+    )
     frame = table.frame
     broken = frame[frame["config.sequence"] == "t2"]
     assert len(frame) == 3 and len(broken) == 1 and set(broken["status"]) == {"ERROR"}
@@ -198,6 +264,8 @@ def test_unreadable_data_fails_one_trial_with_its_reason_and_the_sweep_goes_on(
     test = json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())
     assert test["primary_metric"] == "auc" and "patient_level" in test  # vote over each patient's slices
     assert test["patient_level"]["n"] < test["n"]
-    vote = json.loads((out / "vote.json").read_text())  # the multi-sequence vote of the study, over t1 + flair
+    vote = json.loads(
+        (out / "vote.json").read_text()
+    )  # the multi-sequence vote of the study, over t1 + flair
     assert set(vote["sequences"]) == {"t1", "flair"} and vote["metrics"]["auc"]["value"] is not None
     assert vote["n"] == test["n"] and "patient_level" in vote

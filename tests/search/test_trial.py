@@ -19,12 +19,12 @@ BASE = TrialConfig(family="tiny_cnn", image_size=32, epochs=3, batch_size=16, au
 
 
 @pytest.fixture(scope="module")
-def brain(prepared_phantom) -> Path:  # noqa: ANN001
+def brain(prepared_phantom) -> Path:
     torch.set_num_threads(1)
     return prepared_phantom("figshare-brain")
 
 
-def _capture(store: list[Path], root: Path):  # noqa: ANN202
+def _capture(store: list[Path], root: Path):
     def report(metrics: dict, folder: Path) -> None:
         dest = root / f"epoch{metrics['epoch']}"
         shutil.copytree(folder, dest)
@@ -36,8 +36,9 @@ def _capture(store: list[Path], root: Path):  # noqa: ANN202
 
 def test_trial_writes_the_runs_contract_folder_and_resumes_exactly(brain: Path, tmp_path: Path) -> None:
     seen: list[Path] = []
-    full = train_trial(BASE, prepared=brain, out_dir=tmp_path / "full", limit=LIMIT,
-                       report=_capture(seen, tmp_path / "ckpt"))
+    full = train_trial(
+        BASE, prepared=brain, out_dir=tmp_path / "full", limit=LIMIT, report=_capture(seen, tmp_path / "ckpt")
+    )
     out = tmp_path / "full"
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     trial = json.loads((out / "trial.json").read_text())
@@ -54,21 +55,30 @@ def test_trial_writes_the_runs_contract_folder_and_resumes_exactly(brain: Path, 
     assert len(seen) == 3 and all(all((p / f).exists() for f in RESUME_FILES) for p in seen)
 
     # resume after epoch 1 (a crash) and finish: the same weights and history as the uninterrupted run
-    resumed = train_trial(BASE, prepared=brain, out_dir=tmp_path / "resumed", limit=LIMIT, resume_from=seen[0])
+    resumed = train_trial(
+        BASE, prepared=brain, out_dir=tmp_path / "resumed", limit=LIMIT, resume_from=seen[0]
+    )
     again = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert [h["epoch"] for h in again] == [1, 2, 3]
     assert json.loads((tmp_path / "resumed" / "trial.json").read_text())["resumed_at_epochs"] == [1]
     for a, b in zip(history, again, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
-    w1, w2 = load_file(str(out / "model.safetensors")), load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    w1, w2 = (
+        load_file(str(out / "model.safetensors")),
+        load_file(str(tmp_path / "resumed" / "model.safetensors")),
+    )
     assert all(torch.allclose(w1[k].float(), w2[k].float(), atol=1e-5) for k in w1)
     assert resumed["val_metric"] == pytest.approx(full["val_metric"])
 
 
-def test_early_stopping_stops_after_patience_and_restores_the_best_weights(brain: Path, tmp_path: Path) -> None:
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights(
+    brain: Path, tmp_path: Path
+) -> None:
     seen: list[Path] = []
     cfg = BASE.replace(epochs=8, early_stop_patience=1, early_stop_metric="val_loss", optimizer="sgd", lr=0.5)
-    train_trial(cfg, prepared=brain, out_dir=tmp_path / "t", limit=LIMIT, report=_capture(seen, tmp_path / "c"))
+    train_trial(
+        cfg, prepared=brain, out_dir=tmp_path / "t", limit=LIMIT, report=_capture(seen, tmp_path / "c")
+    )
     history = json.loads((tmp_path / "t" / "history.json").read_text())
     val = json.loads((tmp_path / "t" / "val_metrics.json").read_text())
     losses = [h["val_loss"] for h in history]
@@ -105,8 +115,23 @@ def test_cli_train_runs_a_smoke_trial_and_rejects_unknown_keys(brain: Path, tmp_
     bad = runner.invoke(app, ["train", str(brain), "--recipe", "brain-effnet", "--set", "lerning_rate=1"])
     assert bad.exit_code != 0 and "lerning_rate" in str(bad.exception)
     out = tmp_path / "trial"
-    ok = runner.invoke(app, ["train", str(brain), "--recipe", "brain-effnet", "--smoke", "--set", "epochs=1",
-                             "--set", "family=tiny_cnn", "--out", str(out), "--test"])
+    ok = runner.invoke(
+        app,
+        [
+            "train",
+            str(brain),
+            "--recipe",
+            "brain-effnet",
+            "--smoke",
+            "--set",
+            "epochs=1",
+            "--set",
+            "family=tiny_cnn",
+            "--out",
+            str(out),
+            "--test",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert (out / "model.safetensors").exists() and not (tmp_path / ".trial.checkpoint").exists()
     test = json.loads((out / "test_metrics.json").read_text())
@@ -118,5 +143,7 @@ def test_cli_train_runs_a_smoke_trial_and_rejects_unknown_keys(brain: Path, tmp_
 def test_a_misspelt_early_stopping_metric_is_an_error_not_a_silent_no_op(brain: Path) -> None:
     from medzoo.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="early_stop_metric='val_acuracy' is not a validation metric.*val_accuracy"):
+    with pytest.raises(
+        ConfigError, match="early_stop_metric='val_acuracy' is not a validation metric.*val_accuracy"
+    ):
         train_trial(BASE.replace(epochs=1, early_stop_metric="val_acuracy"), prepared=brain, limit=LIMIT)

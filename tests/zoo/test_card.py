@@ -14,42 +14,94 @@ CONFIG = {
     "num_classes": 3,
     "label_names": ["glioma", "meningioma", "pituitary"],
     "model_args": {"head": "linear"},
-    "pretrained_cfg": {"input_size": [3, 64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
-                       "interpolation": "bilinear", "crop_pct": 1.0, "num_classes": 3},
-    "medzoo": {"dataset": "figshare-brain", "task": "multiclass", "family": "efficientnet_b2",
-               "cam_layer": "backbone.conv_head", "weights_sha256": "0" * 64, "data_kind": "phantom",
-               "split_protocol": "patient", "published_at": "2026-11-22T07:00:00+00:00", "revision": "r1",
-               "trial_id": "t0001", "threshold": 0.5},
+    "pretrained_cfg": {
+        "input_size": [3, 64, 64],
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "num_classes": 3,
+    },
+    "medzoo": {
+        "dataset": "figshare-brain",
+        "task": "multiclass",
+        "family": "efficientnet_b2",
+        "cam_layer": "backbone.conv_head",
+        "weights_sha256": "0" * 64,
+        "data_kind": "phantom",
+        "split_protocol": "patient",
+        "published_at": "2026-11-22T07:00:00+00:00",
+        "revision": "r1",
+        "trial_id": "t0001",
+        "threshold": 0.5,
+    },
 }
 METRICS = {
-    "dataset": "figshare-brain", "split": "test", "primary_metric": "accuracy", "n": 40,
-    "metrics": {"accuracy": {"value": 0.875, "ci_low": 0.775, "ci_high": 0.975},
-                "macro_f1": {"value": 0.86, "ci_low": 0.74, "ci_high": 0.95},
-                "macro_auc": {"value": 0.95, "ci_low": 0.9, "ci_high": 0.99}},
+    "dataset": "figshare-brain",
+    "split": "test",
+    "primary_metric": "accuracy",
+    "n": 40,
+    "metrics": {
+        "accuracy": {"value": 0.875, "ci_low": 0.775, "ci_high": 0.975},
+        "macro_f1": {"value": 0.86, "ci_low": 0.74, "ci_high": 0.95},
+        "macro_auc": {"value": 0.95, "ci_low": 0.9, "ci_high": 0.99},
+    },
     "per_class": {"glioma": {"sensitivity": 0.9, "specificity": 0.95, "auc": 0.97}},
     "confusion_matrix": [[9, 1, 0], [1, 8, 1], [0, 2, 18]],
     "ci": {"method": "bootstrap", "level": 0.95, "resamples": 1000},
     "complexity": {"params": 123456, "gmacs": 0.012},
-    "gradcam": {"target_layer": "backbone.conv_head",
-                "pointing_game": {"value": 0.8, "ci_low": 0.65, "ci_high": 0.92, "n": 30},
-                "energy_in_mask": {"value": 0.4, "ci_low": 0.33, "ci_high": 0.47, "n": 30},
-                "faithfulness": {"method": "ROAD", "value": 0.1, "ci_low": 0.05, "ci_high": 0.15, "n": 16},
-                "mask_share": 0.08},
+    "gradcam": {
+        "target_layer": "backbone.conv_head",
+        "pointing_game": {"value": 0.8, "ci_low": 0.65, "ci_high": 0.92, "n": 30},
+        "energy_in_mask": {"value": 0.4, "ci_low": 0.33, "ci_high": 0.47, "n": 30},
+        "faithfulness": {"method": "ROAD", "value": 0.1, "ci_low": 0.05, "ci_high": 0.15, "n": 16},
+        "mask_share": 0.08,
+    },
 }
-SEARCH = {"run_name": "run-1", "recipe": "brain-effnet", "search": "optuna", "scheduler": "asha", "trials": 8,
-          "configurations_compared": 7, "compute_hours": 0.02, "smoke": True, "space": {"lr": [1e-4, 1e-2]},
-          "best_config_text": '{"lr": 0.001}'}
-DATASET = {"title": "Figshare brain tumour", "modality": "MRI (T1-CE)", "citation": "Cheng et al.",
-           "licence": "CC BY 4.0", "notes": ["patient-level split"], "channels": 1}
-REPORTED = [{"study": "EffNet brain", "variant": None, "metrics": {"accuracy": 0.9935}, "params_m": 7.77,
-             "gflops": 1.64, "protocol": "image-level 80/20 split (seed 3); leaks patients"}]
+SEARCH = {
+    "run_name": "run-1",
+    "recipe": "brain-effnet",
+    "search": "optuna",
+    "scheduler": "asha",
+    "trials": 8,
+    "configurations_compared": 7,
+    "compute_hours": 0.02,
+    "smoke": True,
+    "space": {"lr": [1e-4, 1e-2]},
+    "best_config_text": '{"lr": 0.001}',
+}
+DATASET = {
+    "title": "Figshare brain tumour",
+    "modality": "MRI (T1-CE)",
+    "citation": "Cheng et al.",
+    "licence": "CC BY 4.0",
+    "notes": ["patient-level split"],
+    "channels": 1,
+}
+REPORTED = [
+    {
+        "study": "EffNet brain",
+        "variant": None,
+        "metrics": {"accuracy": 0.9935},
+        "params_m": 7.77,
+        "gflops": 1.64,
+        "protocol": "image-level 80/20 split (seed 3); leaks patients",
+    }
+]
 
 
 def _card(**overrides):
-    kw = dict(entry_id="figshare-brain/efficientnet_b2", revision="r1", config=CONFIG, metrics=METRICS,
-              search=SEARCH, dataset=DATASET, reported=REPORTED,
-              plots=[{"title": "confusion matrix", "file": "plots/confusion_matrix.png"}],
-              overlays=[{"file": "gradcam/glioma_00.png", "caption": "Grad-CAM for glioma"}])
+    kw = dict(
+        entry_id="figshare-brain/efficientnet_b2",
+        revision="r1",
+        config=CONFIG,
+        metrics=METRICS,
+        search=SEARCH,
+        dataset=DATASET,
+        reported=REPORTED,
+        plots=[{"title": "confusion matrix", "file": "plots/confusion_matrix.png"}],
+        overlays=[{"file": "gradcam/glioma_00.png", "caption": "Grad-CAM for glioma"}],
+    )
     kw.update(overrides)
     return build_card(**kw)
 
@@ -66,7 +118,9 @@ def test_card_round_trips_through_modelcard_load_with_eval_results(tmp_path):
     assert isinstance(acc, EvalResult)
     assert acc.metric_value == pytest.approx(0.875) and acc.dataset_split == "test"
     assert acc.dataset_type == "figshare-brain" and acc.task_type == "image-classification"
-    assert acc.metric_args["ci_low"] == pytest.approx(0.775) and acc.metric_args["ci_high"] == pytest.approx(0.975)
+    assert acc.metric_args["ci_low"] == pytest.approx(0.775) and acc.metric_args["ci_high"] == pytest.approx(
+        0.975
+    )
     assert data.eval_results[0].metric_type == "accuracy"  # primary first
     med = data.to_dict()["medical"]
     assert med["modality"] == "MRI (T1-CE)" and med["label_names"] == CONFIG["label_names"]

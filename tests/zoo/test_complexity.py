@@ -85,8 +85,13 @@ def test_bad_input_size_is_rejected() -> None:
 # --- full size, against published figures (a single traced forward each; no latency loops) -------------
 
 #: timm's published GMACs at 224 (results/model_benchmark... and the model cards)
-TIMM_GMACS = {"resnet50": 4.11, "efficientnet_b0": 0.40, "vgg16": 15.47, "vit_base_patch16_224": 17.58,
-              "densenet121": 2.87}
+TIMM_GMACS = {
+    "resnet50": 4.11,
+    "efficientnet_b0": 0.40,
+    "vgg16": 15.47,
+    "vit_base_patch16_224": 17.58,
+    "densenet121": 2.87,
+}
 
 
 @pytest.mark.slow
@@ -98,7 +103,8 @@ def test_gmacs_agree_with_timm_published_figures(name: str) -> None:
     assert result["op_coverage"] == 1.0
     if name == "vit_base_patch16_224":  # 12 blocks x 12 heads x (QK^T + AV) at 197 tokens of 64
         assert result["macs_by_op"]["scaled_dot_product_attention"] == pytest.approx(
-            12 * 12 * 197 * 197 * 64 * 2 / 1e9)
+            12 * 12 * 197 * 197 * 64 * 2 / 1e9
+        )
 
 
 @pytest.mark.slow

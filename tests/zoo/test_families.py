@@ -20,11 +20,30 @@ from medzoo.zoo.families import Family, register_family
 from medzoo.zoo.heads import HEADS
 
 PAPER_ARCHITECTURES = {
-    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
-    "efficientnetv2_s", "vgg16", "resnet34", "resnet50", "resnetv2_152", "vit_base_patch16_224", "xception",
-    "inception_v3", "densenet121", "mobilenetv2_100", "googlenet", "shufflenet_v2_x1_0", "shufflenet_v2_x0_5",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnetv2_s",
+    "vgg16",
+    "resnet34",
+    "resnet50",
+    "resnetv2_152",
+    "vit_base_patch16_224",
+    "xception",
+    "inception_v3",
+    "densenet121",
+    "mobilenetv2_100",
+    "googlenet",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x0_5",
     "alexnet",
-    "efficientnetv2_dsp", "xception_a", "xception_b", "xception_c", "aernet",
+    "efficientnetv2_dsp",
+    "xception_a",
+    "xception_b",
+    "xception_c",
+    "aernet",
 }
 ALL_COUNTS = ("tiny_cnn", "tiny_effnet", "efficientnet_b0", "googlenet")
 COUNTS = (2, 3, 4, 14)
@@ -43,7 +62,9 @@ def _cases() -> list[tuple[str, int, str]]:
 def test_every_paper_architecture_is_registered() -> None:
     assert set(FAMILIES) >= PAPER_ARCHITECTURES
     assert {"tiny_cnn", "tiny_effnet"} <= set(FAMILIES)
-    assert set(timm.list_models("medzoo_*")) == {f"medzoo_{name}" for name in FAMILIES}  # after `import medzoo`
+    assert set(timm.list_models("medzoo_*")) == {
+        f"medzoo_{name}" for name in FAMILIES
+    }  # after `import medzoo`
 
 
 def _input_size(name: str) -> int:
@@ -88,7 +109,9 @@ def test_family_contract(name: str, num_classes: int, head: str) -> None:
         if after[key].is_floating_point():
             assert torch.equal(after[key], before[key]), key
     assert not torch.equal(after["head.fc.weight"], before["head.fc.weight"])
-    assert any(p.requires_grad for p in model.backbone.parameters()), "freeze=2 must leave later units trainable"
+    assert any(p.requires_grad for p in model.backbone.parameters()), (
+        "freeze=2 must leave later units trainable"
+    )
 
     # the Grad-CAM layer exists and yields a spatial map (or tokens with a reshape rule)
     seen = []
@@ -100,12 +123,15 @@ def test_family_contract(name: str, num_classes: int, head: str) -> None:
     assert seen and (seen[-1].ndim == 4 or (seen[-1].ndim == 3 and family.cam_reshape == "vit"))
 
 
-@pytest.mark.parametrize(("name", "kw"), [
-    ("tiny_cnn", {"head": "mlp_bn", "hidden": (24, 12), "dropout": 0.1, "width": 8}),
-    ("efficientnetv2_dsp", {"attention": "cbam", "odconv": False, "kernel_num": 2}),
-    ("vit_base_patch16_224", {"img_size": 32, "head": "fc_relu_dropout"}),
-    ("aernet", {"freeze": 3, "reduction": 8}),
-])
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("tiny_cnn", {"head": "mlp_bn", "hidden": (24, 12), "dropout": 0.1, "width": 8}),
+        ("efficientnetv2_dsp", {"attention": "cbam", "odconv": False, "kernel_num": 2}),
+        ("vit_base_patch16_224", {"img_size": 32, "head": "fc_relu_dropout"}),
+        ("aernet", {"freeze": 3, "reduction": 8}),
+    ],
+)
 def test_model_args_rebuild_the_same_module_through_timm(name: str, kw: dict) -> None:
     """``model.medzoo["model_args"]`` is all timm needs: same state-dict keys and shapes."""
     import json
@@ -114,7 +140,9 @@ def test_model_args_rebuild_the_same_module_through_timm(name: str, kw: dict) ->
         model = create_model(name, num_classes=5, **kw)
         args = json.loads(json.dumps(model.medzoo["model_args"]))  # as stored in a zoo entry's config.json
         rebuilt = timm.create_model(f"medzoo_{name}", num_classes=5, **args)
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()
+    }
     assert rebuilt.medzoo == model.medzoo
 
 
@@ -151,26 +179,35 @@ def test_duplicate_family_names_raise() -> None:
 
 def test_heads_have_the_studies_shapes() -> None:
     def linears(model: torch.nn.Module) -> list[tuple[int, int]]:
-        return [(m.in_features, m.out_features) for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
+        return [
+            (m.in_features, m.out_features) for m in model.head.modules() if isinstance(m, torch.nn.Linear)
+        ]
 
     assert linears(create_model("tiny_cnn", num_classes=2, head="fc_1024_128", dropout=0.5)) == [
-        (64, 1024), (1024, 128), (128, 2)]
+        (64, 1024),
+        (1024, 128),
+        (128, 2),
+    ]
     mammo = create_model("tiny_cnn", num_classes=1, head="mlp_bn", dropout=0.5)
     assert linears(mammo) == [(64, 512), (512, 256), (256, 1)]
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in mammo.head.modules()) == 2
-    assert linears(create_model("tiny_cnn", num_classes=4, head="fc_relu_dropout", hidden=32, dropout=0.3)) == [
-        (64, 32), (32, 4)]
+    assert linears(
+        create_model("tiny_cnn", num_classes=4, head="fc_relu_dropout", hidden=32, dropout=0.3)
+    ) == [(64, 32), (32, 4)]
     brain = create_model("tiny_cnn", num_classes=3, head="gap_dropout", dropout=0.3)
     assert [type(m).__name__ for m in brain.head.modules()][1:] == ["Dropout", "Linear"]
 
 
 def test_paper_model_switches_reproduce_the_base_models() -> None:
     """Every ablation switch off gives the base architecture (same parameter shapes)."""
+
     def shapes(model: torch.nn.Module) -> dict:
         return {k: v.shape for k, v in model.state_dict().items()}
 
     with torch.device("meta"):
-        dsp_off = create_model("efficientnetv2_dsp", num_classes=4, attention="se", dydropblock=False, odconv=False)
+        dsp_off = create_model(
+            "efficientnetv2_dsp", num_classes=4, attention="se", dydropblock=False, odconv=False
+        )
         v2s = create_model("efficientnetv2_s", num_classes=4)
         aer_off = create_model("aernet", num_classes=4, cbam=False, head="linear")
         r50 = create_model("resnet50", num_classes=4)
@@ -178,20 +215,30 @@ def test_paper_model_switches_reproduce_the_base_models() -> None:
     assert shapes(aer_off) == shapes(r50)
 
 
-@pytest.mark.parametrize(("name", "kw", "paper_m", "rel"), [
-    # PAPERS.md study 2 counts parameters with 1000-class ImageNet heads
-    ("efficientnetv2_s", {"num_classes": 1000}, 21.45, 0.005),
-    ("efficientnetv2_dsp", {"num_classes": 1000}, 17.63, 0.06),  # SAR replaces SE (-3.8M); Dy-MBConv adds 0.6M
-    ("shufflenet_v2_x0_5", {"num_classes": 1000}, 1.37, 0.005),
-    ("resnet34", {"num_classes": 1000}, 21.79, 0.005),
-    ("googlenet", {"num_classes": 1000}, 6.62, 0.005),
-    ("alexnet", {"num_classes": 1000, "fc_layers": True}, 61.10, 0.005),
-    # study 3: Xception-C with the mammography head at widths (1024, 1024) and one sigmoid output
-    ("xception_c", {"num_classes": 1, "head": "mlp_bn", "hidden": (1024, 1024)}, 24.9, 0.01),
-    # study 5: ResNet-50 with its 1000-class FC plus four CBAMs
-    ("aernet", {"num_classes": 1000, "head": "linear"}, 26.2, 0.005),
-])
-def test_paper_models_match_the_reported_parameter_counts(name: str, kw: dict, paper_m: float, rel: float) -> None:
+@pytest.mark.parametrize(
+    ("name", "kw", "paper_m", "rel"),
+    [
+        # PAPERS.md study 2 counts parameters with 1000-class ImageNet heads
+        ("efficientnetv2_s", {"num_classes": 1000}, 21.45, 0.005),
+        (
+            "efficientnetv2_dsp",
+            {"num_classes": 1000},
+            17.63,
+            0.06,
+        ),  # SAR replaces SE (-3.8M); Dy-MBConv adds 0.6M
+        ("shufflenet_v2_x0_5", {"num_classes": 1000}, 1.37, 0.005),
+        ("resnet34", {"num_classes": 1000}, 21.79, 0.005),
+        ("googlenet", {"num_classes": 1000}, 6.62, 0.005),
+        ("alexnet", {"num_classes": 1000, "fc_layers": True}, 61.10, 0.005),
+        # study 3: Xception-C with the mammography head at widths (1024, 1024) and one sigmoid output
+        ("xception_c", {"num_classes": 1, "head": "mlp_bn", "hidden": (1024, 1024)}, 24.9, 0.01),
+        # study 5: ResNet-50 with its 1000-class FC plus four CBAMs
+        ("aernet", {"num_classes": 1000, "head": "linear"}, 26.2, 0.005),
+    ],
+)
+def test_paper_models_match_the_reported_parameter_counts(
+    name: str, kw: dict, paper_m: float, rel: float
+) -> None:
     with torch.device("meta"):
         model = create_model(name, **kw)
     assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(paper_m, rel=rel)

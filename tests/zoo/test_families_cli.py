@@ -13,7 +13,9 @@ from medzoo.zoo.family_table import family_rows
 
 
 def test_families_command_lists_families_with_params() -> None:
-    result = CliRunner().invoke(app, ["zoo", "families", "resnet50", "aernet", "vit_base_patch16_224", "--json"])
+    result = CliRunner().invoke(
+        app, ["zoo", "families", "resnet50", "aernet", "vit_base_patch16_224", "--json"]
+    )
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert set(rows) == {"resnet50", "aernet", "vit_base_patch16_224"}
@@ -28,11 +30,15 @@ def test_families_command_lists_families_with_params() -> None:
     assert unknown.exit_code != 0 and "did you mean aernet" in str(unknown.exception or unknown.output)
 
 
-def test_gmacs_are_measured_once_then_read_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gmacs_are_measured_once_then_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache" / "family_complexity.json"
     rows = family_rows(cache=cache, gmacs=True, names=["tiny_cnn", "tiny_effnet"])
     assert all(r["gmacs"] > 0 for r in rows) and cache.is_file()
-    assert family_rows(cache=cache, names=["tiny_cnn", "resnet50"])[1]["gmacs"] is None  # not measured, not invented
+    assert (
+        family_rows(cache=cache, names=["tiny_cnn", "resnet50"])[1]["gmacs"] is None
+    )  # not measured, not invented
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("GMACs recomputed although cached")

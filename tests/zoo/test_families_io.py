@@ -25,17 +25,21 @@ def _save_entry(model: torch.nn.Module, folder: Path, labels: list[str]) -> None
         "num_classes": model.num_classes,
         "label_names": labels,
         "model_args": model.medzoo["model_args"],
-        "pretrained_cfg": {k: cfg[k] for k in ("input_size", "mean", "std", "interpolation", "crop_pct",
-                                               "num_classes")},
+        "pretrained_cfg": {
+            k: cfg[k] for k in ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes")
+        },
     }
     (folder / "config.json").write_text(json.dumps(config))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
 
 
-@pytest.mark.parametrize(("name", "kw"), [
-    ("tiny_cnn", {"head": "fc_1024_128", "dropout": 0.5}),
-    ("tiny_effnet", {"head": "mlp_bn", "hidden": [32, 16], "dropout": 0.2, "freeze": 1, "img_size": 80}),
-])
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("tiny_cnn", {"head": "fc_1024_128", "dropout": 0.5}),
+        ("tiny_effnet", {"head": "mlp_bn", "hidden": [32, 16], "dropout": 0.2, "freeze": 1, "img_size": 80}),
+    ],
+)
 def test_entry_loads_with_timm_local_dir(tmp_path: Path, name: str, kw: dict) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, **kw)
@@ -49,7 +53,8 @@ def test_entry_loads_with_timm_local_dir(tmp_path: Path, name: str, kw: dict) ->
     loaded = timm.create_model(f"local-dir:{tmp_path / 'entry'}", pretrained=True)
     assert loaded.medzoo["model_args"] == json.loads(json.dumps(model.medzoo["model_args"]))
     assert loaded.pretrained_cfg["label_names"] == ("glioma", "meningioma", "pituitary") or list(
-        loaded.pretrained_cfg["label_names"]) == ["glioma", "meningioma", "pituitary"]
+        loaded.pretrained_cfg["label_names"]
+    ) == ["glioma", "meningioma", "pituitary"]
     ref, got = model.state_dict(), loaded.state_dict()
     assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref)
     x = torch.randn(2, 3, 64, 64)
@@ -58,9 +63,10 @@ def test_entry_loads_with_timm_local_dir(tmp_path: Path, name: str, kw: dict) ->
     # fine-tuning the entry for another class count keeps the backbone, re-initialises head.fc
     adapted = timm.create_model(f"local-dir:{tmp_path / 'entry'}", pretrained=True, num_classes=5)
     assert adapted.head.fc.out_features == 5
-    assert torch.equal(adapted.state_dict()["backbone.stem.0.weight" if name == "tiny_cnn" else
-                                             "backbone.conv_stem.weight"],
-                       ref["backbone.stem.0.weight" if name == "tiny_cnn" else "backbone.conv_stem.weight"])
+    assert torch.equal(
+        adapted.state_dict()["backbone.stem.0.weight" if name == "tiny_cnn" else "backbone.conv_stem.weight"],
+        ref["backbone.stem.0.weight" if name == "tiny_cnn" else "backbone.conv_stem.weight"],
+    )
 
 
 def test_pretrained_offline_fails_fast_naming_cache_and_repo(_isolated_home: Path) -> None:
@@ -110,11 +116,14 @@ def test_xception_with_changes_off_is_the_original_and_a_b_change_what_the_paper
         pooled = XceptionFeatures(copy.deepcopy(base), pool_shortcut=True).eval()
         assert pooled.forward_features(x).shape == base.forward_features(x).shape
         assert not torch.allclose(pooled.forward_features(x), base.forward_features(x))
-    assert [n for n, m in pooled.named_children() if isinstance(getattr(m, "skip", None), PoolShortcut)] == list(
-        POOLED_BLOCKS)
+    assert [
+        n for n, m in pooled.named_children() if isinstance(getattr(m, "skip", None), PoolShortcut)
+    ] == list(POOLED_BLOCKS)
     c = create_model("xception_c", num_classes=2)
     assert isinstance(c.backbone.se3, SEModule) and isinstance(c.backbone.se4, SEModule)
-    assert isinstance(c.backbone.block12.skip, PoolShortcut) and not isinstance(c.backbone.block4.skip, PoolShortcut)
+    assert isinstance(c.backbone.block12.skip, PoolShortcut) and not isinstance(
+        c.backbone.block4.skip, PoolShortcut
+    )
 
 
 def test_aernet_without_cbam_is_resnet50() -> None:
@@ -124,8 +133,10 @@ def test_aernet_without_cbam_is_resnet50() -> None:
     base = timm.create_model("resnet50", num_classes=0, global_pool="").eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(AERNetFeatures(copy.deepcopy(base), cbam=False).eval().forward_features(x),
-                           base.forward_features(x))
+        assert torch.equal(
+            AERNetFeatures(copy.deepcopy(base), cbam=False).eval().forward_features(x),
+            base.forward_features(x),
+        )
     with_cbam = AERNetFeatures(copy.deepcopy(base))
     extra = set(with_cbam.state_dict()) - set(base.state_dict())
     assert extra and all(k.startswith(("cbam1.", "cbam2.", "cbam3.", "cbam4.")) for k in extra)

@@ -49,8 +49,15 @@ class LesionPhantom:
         for t in self.targets:
             img = 0.35 + 0.08 * smooth_noise(rng, (size, size), scale=4)
             c = (rng.uniform(12, size - 12), rng.uniform(12, size - 12))
-            m = blob_mask((size, size), c, rng.uniform(4, 7), rng=rng, irregularity=0.3,
-                          elongation=rng.uniform(1.0, 1.6), angle=rng.uniform(0, np.pi))
+            m = blob_mask(
+                (size, size),
+                c,
+                rng.uniform(4, 7),
+                rng=rng,
+                irregularity=0.3,
+                elongation=rng.uniform(1.0, 1.6),
+                angle=rng.uniform(0, np.pi),
+            )
             d = blob_mask((size, size), (rng.uniform(4, size - 4), rng.uniform(4, size - 4)), 3, rng=rng) & ~m
             img = np.where(m, 0.9 if t == 0 else 0.05, img)
             img = np.where(d, 0.65, img) + 0.04 * rng.standard_normal((size, size))
@@ -64,8 +71,13 @@ class LesionPhantom:
         return len(self.targets)
 
     def __getitem__(self, i: int) -> dict:
-        return {"image": self.images[i], "target": int(self.targets[i]), "mask": self.masks[i],
-                "has_mask": True, "index": i}
+        return {
+            "image": self.images[i],
+            "target": int(self.targets[i]),
+            "mask": self.masks[i],
+            "has_mask": True,
+            "index": i,
+        }
 
 
 @pytest.mark.slow
@@ -92,8 +104,15 @@ def test_trained_model_localises_lesions_clearly_better_than_an_untrained_one():
     with torch.no_grad():
         acc = (model(test.images).argmax(1).numpy() == test.targets).mean()
     assert acc >= 0.85, f"the phantom model must learn the task first, got test accuracy {acc:.2f}"
-    kw = dict(layer="backbone.stage2", task="multiclass", labels=test.classes, mean=(0.5,) * 3, std=(0.25,) * 3,
-              per_class=1, faithfulness_images=4)
+    kw = dict(
+        layer="backbone.stage2",
+        task="multiclass",
+        labels=test.classes,
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        per_class=1,
+        faithfulness_images=4,
+    )
     trained_r = gradcam.evaluate(model, test, **kw).metrics
     untrained_r = gradcam.evaluate(untrained, test, **kw).metrics
     pg_t, pg_u = trained_r["pointing_game"], untrained_r["pointing_game"]
@@ -111,7 +130,9 @@ def test_cams_for_frozen_models_and_vit_token_maps():
 
     frozen = create_model("tiny_cnn", num_classes=3, img_size=32, freeze=3).eval()
     assert not any(p.requires_grad for p in frozen.backbone.parameters())
-    cams = compute_cams(frozen, torch.randn(3, 3, 32, 32), [0, 1, 2], layer="backbone.stage2", task="multiclass")
+    cams = compute_cams(
+        frozen, torch.randn(3, 3, 32, 32), [0, 1, 2], layer="backbone.stage2", task="multiclass"
+    )
     assert cams.shape == (3, 32, 32) and np.isfinite(cams).all() and cams.max() > 0
     tokens = torch.arange(2 * 197 * 4, dtype=torch.float32).reshape(2, 197, 4)
     grid = vit_tokens_to_map(tokens)

@@ -18,9 +18,13 @@ def _fake_entry(zoo: Path, dataset="figshare-brain", name="tiny_cnn", revision="
     path.mkdir(parents=True)
     weights = b"not really safetensors but hashed"
     (path / "model.safetensors").write_bytes(weights)
-    cfg = {"architecture": "medzoo_tiny_cnn", "num_classes": 3, "label_names": ["a", "b", "c"],
-           "pretrained_cfg": {"input_size": [3, 32, 32]},
-           "medzoo": {"dataset": dataset, "weights_sha256": store.sha256_bytes(weights)}}
+    cfg = {
+        "architecture": "medzoo_tiny_cnn",
+        "num_classes": 3,
+        "label_names": ["a", "b", "c"],
+        "pretrained_cfg": {"input_size": [3, 32, 32]},
+        "medzoo": {"dataset": dataset, "weights_sha256": store.sha256_bytes(weights)},
+    }
     (path / "config.json").write_text(json.dumps(cfg))
     (path / "README.md").write_text("card")
     store.add_revision(path.parent, revision)
@@ -54,7 +58,10 @@ def test_push_plan_creates_repo_uploads_the_revision_and_tags_it(tmp_path):
     repo = "lab/medzoo-figshare-brain-tiny_cnn"
     assert all(c.kwargs["repo_id"] == repo for c in calls)
     assert calls[0].kwargs["private"] is True and calls[0].kwargs["exist_ok"] is True
-    assert calls[1].kwargs["folder_path"] == str(path) and "model.safetensors" in calls[1].kwargs["allow_patterns"]
+    assert (
+        calls[1].kwargs["folder_path"] == str(path)
+        and "model.safetensors" in calls[1].kwargs["allow_patterns"]
+    )
     assert calls[2].kwargs["tag"] == "r1"
     assert not any("token" in c.kwargs for c in calls)
 

@@ -51,7 +51,7 @@ def test_png_grey_rgb_and_16bit():
     rgb[..., 0] = 200
     img = read_image(_png(rgb), filename="wrong-extension.dcm")  # magic bytes win over the name
     assert img.format == "png" and img.pixels.shape == (20, 30, 3) and not img.is_grey
-    deep = (np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40)
+    deep = np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40
     img = read_image(_png(deep))
     assert img.pixels.dtype == np.uint8 and img.pixels.max() == 255 and img.pixels.min() == 0
 
@@ -92,13 +92,16 @@ def test_nifti_slice_with_most_signal(tmp_path):
         read_image(path, slice_index=9)
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"", "empty"),
-    (b"hello world, not an image" * 4, "not a PNG, JPEG, DICOM or NIfTI"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "cannot be decoded"),
-    (b"\xff\xd8\xff\xe0" + b"\x00" * 10, "cannot be decoded"),
-    (b"\x1f\x8b\x08\x00garbage", "gzip"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "empty"),
+        (b"hello world, not an image" * 4, "not a PNG, JPEG, DICOM or NIfTI"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "cannot be decoded"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 10, "cannot be decoded"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip"),
+    ],
+)
 def test_bad_files_raise_input_image_error_naming_the_file(data, match):
     with pytest.raises(InputImageError, match=match) as info:
         read_image(data, filename="upload.bin")

@@ -20,8 +20,17 @@ ENTRY = "figshare-brain/tiny_cnn"
 
 def test_entry_layout_and_contents(tiny_zoo, tiny_run):
     path = store.resolve_entry(ENTRY, zoo=tiny_zoo).path
-    for f in ("config.json", "model.safetensors", "README.md", "metrics.json", "search.json",
-              "plots/confusion_matrix.png", "plots/roc.png", "plots/training_curves.png", "gradcam/index.json"):
+    for f in (
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "metrics.json",
+        "search.json",
+        "plots/confusion_matrix.png",
+        "plots/roc.png",
+        "plots/training_curves.png",
+        "gradcam/index.json",
+    ):
         assert (path / f).is_file(), f
     assert len(list((path / "gradcam").glob("*.png"))) >= 3  # per class overlays
     cfg = json.loads((path / "config.json").read_text())
@@ -37,7 +46,13 @@ def test_entry_layout_and_contents(tiny_zoo, tiny_run):
     assert metrics["complexity"]["params"] > 0
     cam = metrics["gradcam"]
     assert cam["target_layer"] == "backbone.stage2" and cam["pointing_game"]["n"] > 0
-    assert 0 <= cam["pointing_game"]["ci_low"] <= cam["pointing_game"]["value"] <= cam["pointing_game"]["ci_high"] <= 1
+    assert (
+        0
+        <= cam["pointing_game"]["ci_low"]
+        <= cam["pointing_game"]["value"]
+        <= cam["pointing_game"]["ci_high"]
+        <= 1
+    )
     assert "ROAD" in cam["faithfulness"]["method"] and np.isfinite(cam["faithfulness"]["value"])
     search = json.loads((path / "search.json").read_text())
     assert search["trials"] == 2 and search["configurations_compared"] == 2 and search["trial_id"] == "t0000"
@@ -56,8 +71,9 @@ def test_load_reproduces_the_searchs_test_outputs(tiny_zoo, tiny_run):
     test_rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
     with np.load(tiny_run / "trials" / "t0000" / "test_outputs.npz", allow_pickle=False) as z:
         probs, indices = z["probs"], z["indices"]
-    x = torch.stack([preprocess(read_image(f"{run['prepared']}/{test_rows.loc[int(i), 'path']}").pixels)
-                     for i in indices])
+    x = torch.stack(
+        [preprocess(read_image(f"{run['prepared']}/{test_rows.loc[int(i), 'path']}").pixels) for i in indices]
+    )
     with torch.no_grad():
         ours = torch.softmax(model(x), dim=1).numpy()
     np.testing.assert_allclose(ours, probs, atol=1e-4)
@@ -90,7 +106,9 @@ def test_publishing_again_makes_a_new_revision_and_r1_still_loads(tiny_zoo, tiny
     with torch.no_grad():
         torch.testing.assert_close(m1(x), m2(x))
     assert [e.id for e in store.list(zoo=zoo, all_revisions=True) if e.name == "tiny_cnn"] == [
-        f"{ENTRY}@r1", f"{ENTRY}@r2"]
+        f"{ENTRY}@r1",
+        f"{ENTRY}@r2",
+    ]
 
 
 def test_a_failing_publish_leaves_nothing_behind(tiny_run, tmp_path, monkeypatch):
@@ -102,7 +120,9 @@ def test_a_failing_publish_leaves_nothing_behind(tiny_run, tmp_path, monkeypatch
     monkeypatch.setattr(card, "build_card", boom)
     zoo = tmp_path / "zoo"
     with pytest.raises(RuntimeError, match="disk full"):
-        publish(tiny_run, zoo=zoo, name="broken", gradcam_images=4, overlays_per_class=1, faithfulness_images=0)
+        publish(
+            tiny_run, zoo=zoo, name="broken", gradcam_images=4, overlays_per_class=1, faithfulness_images=0
+        )
     home = zoo / "figshare-brain" / "broken"
     assert not any(p.name.startswith(("r", ".r")) for p in home.iterdir())
     assert store.list(zoo=zoo) == []

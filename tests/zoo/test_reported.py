@@ -17,8 +17,10 @@ def test_brain_effnet_b2_row_matches_the_paper():
     assert "image-level" in row["protocol"] and "leaks patients" in row["protocol"]
 
 
-@pytest.mark.parametrize("dataset_id", ["figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-grade",
-                                        "chestxray14", "kaggle-brain-mri"])
+@pytest.mark.parametrize(
+    "dataset_id",
+    ["figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-grade", "chestxray14", "kaggle-brain-mri"],
+)
 def test_every_dataset_has_rows_with_protocol_and_fractions(dataset_id):
     rows = paper_reported(dataset_id)
     assert rows, dataset_id

@@ -64,10 +64,17 @@ def _entry(zoo: Path, name="m", revision="r1", weights=b"weights") -> Path:
     path = zoo / "figshare-brain" / name / revision
     path.mkdir(parents=True)
     (path / "model.safetensors").write_bytes(weights)
-    cfg = {"architecture": "medzoo_tiny_cnn", "num_classes": 2, "label_names": ["a", "b"],
-           "pretrained_cfg": {"input_size": [3, 32, 32]},
-           "medzoo": {"dataset": "figshare-brain", "weights_sha256": store.sha256_bytes(weights),
-                      "published_at": "2026-01-01T00:00:00+00:00"}}
+    cfg = {
+        "architecture": "medzoo_tiny_cnn",
+        "num_classes": 2,
+        "label_names": ["a", "b"],
+        "pretrained_cfg": {"input_size": [3, 32, 32]},
+        "medzoo": {
+            "dataset": "figshare-brain",
+            "weights_sha256": store.sha256_bytes(weights),
+            "published_at": "2026-01-01T00:00:00+00:00",
+        },
+    }
     (path / "config.json").write_text(json.dumps(cfg))
     store.add_revision(path.parent, revision)
     return path

@@ -52,7 +52,12 @@ class DropBlock2d(nn.Module):
         beta = min(self.block_size, h, w)
         # seeds only where a whole block fits, then grow each seed to a beta x beta block
         seeds = torch.zeros_like(x)
-        valid = (slice(None), slice(None), slice(beta // 2, h - (beta - 1) // 2), slice(beta // 2, w - (beta - 1) // 2))
+        valid = (
+            slice(None),
+            slice(None),
+            slice(beta // 2, h - (beta - 1) // 2),
+            slice(beta // 2, w - (beta - 1) // 2),
+        )
         seeds[valid] = torch.bernoulli(torch.full_like(seeds[valid], min(self.gamma(h, w), 1.0)))
         dropped = F.max_pool2d(seeds, kernel_size=beta, stride=1, padding=beta // 2)
         if beta % 2 == 0:  # even kernels pad one extra row/column

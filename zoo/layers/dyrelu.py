@@ -14,8 +14,9 @@ from medzoo.errors import ConfigError
 
 
 class DynamicReLU(nn.Module):
-    def __init__(self, channels: int, *, reduction: int = 16, k: int = 2, lambda_a: float = 1.0,
-                 lambda_b: float = 0.5) -> None:
+    def __init__(
+        self, channels: int, *, reduction: int = 16, k: int = 2, lambda_a: float = 1.0, lambda_b: float = 0.5
+    ) -> None:
         super().__init__()
         if channels < 1 or k < 1 or reduction < 1:
             raise ConfigError(f"channels, k, reduction >= 1 must hold, got {channels}, {k}, {reduction}")

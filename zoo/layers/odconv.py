@@ -20,8 +20,16 @@ class ODAttention(nn.Module):
     """GAP -> FC -> BN -> ReLU -> four heads (channel, filter, spatial, kernel)."""
 
     def __init__(
-        self, in_chs: int, out_chs: int, kernel_size: int, groups: int, kernel_num: int,
-        *, reduction: float = 0.0625, min_hidden: int = 16, temperature: float = 1.0,
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        groups: int,
+        kernel_num: int,
+        *,
+        reduction: float = 0.0625,
+        min_hidden: int = 16,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         hidden = max(int(in_chs * reduction), min_hidden)
@@ -39,7 +47,9 @@ class ODAttention(nn.Module):
         h = F.relu(self.bn(self.fc(F.adaptive_avg_pool2d(x, 1))))
         t = self.temperature
         channel = torch.sigmoid(self.channel_fc(h).view(x.size(0), -1, 1, 1) / t)
-        filt = 1.0 if self.filter_fc is None else torch.sigmoid(self.filter_fc(h).view(x.size(0), -1, 1, 1) / t)
+        filt = (
+            1.0 if self.filter_fc is None else torch.sigmoid(self.filter_fc(h).view(x.size(0), -1, 1, 1) / t)
+        )
         spatial = 1.0
         if self.spatial_fc is not None:
             k = self.kernel_size
@@ -54,8 +64,16 @@ class ODConv2d(nn.Module):
     """A dynamic ``Conv2d`` (no bias); ``padding="same"`` mirrors timm's TF-style dynamic padding."""
 
     def __init__(
-        self, in_chs: int, out_chs: int, kernel_size: int = 3, *, stride: int = 1,
-        padding: int | str | None = None, dilation: int = 1, groups: int = 1, kernel_num: int = 4,
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        *,
+        stride: int = 1,
+        padding: int | str | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        kernel_num: int = 4,
         reduction: float = 0.0625,
     ) -> None:
         super().__init__()
@@ -69,9 +87,15 @@ class ODConv2d(nn.Module):
         self.in_chs, self.out_chs, self.kernel_size = in_chs, out_chs, kernel_size
         self.stride, self.dilation, self.groups, self.kernel_num = stride, dilation, groups, kernel_num
         self.same = padding == "same"
-        self.padding = 0 if self.same else (((stride - 1) + dilation * (kernel_size - 1)) // 2 if padding is None else int(padding))
+        self.padding = (
+            0
+            if self.same
+            else (((stride - 1) + dilation * (kernel_size - 1)) // 2 if padding is None else int(padding))
+        )
         self.attention = ODAttention(in_chs, out_chs, kernel_size, groups, kernel_num, reduction=reduction)
-        self.weight = nn.Parameter(torch.empty(kernel_num, out_chs, in_chs // groups, kernel_size, kernel_size))
+        self.weight = nn.Parameter(
+            torch.empty(kernel_num, out_chs, in_chs // groups, kernel_size, kernel_size)
+        )
         for i in range(kernel_num):
             nn.init.kaiming_normal_(self.weight[i], mode="fan_out", nonlinearity="relu")
 
@@ -85,11 +109,15 @@ class ODConv2d(nn.Module):
         if self.same:
             from timm.layers.padding import pad_same
 
-            x = pad_same(x, (self.kernel_size, self.kernel_size), (self.stride, self.stride), (self.dilation,) * 2)
+            x = pad_same(
+                x, (self.kernel_size, self.kernel_size), (self.stride, self.stride), (self.dilation,) * 2
+            )
         channel, filt, spatial, kernel = self.attention(x)
         b, _, h, w = x.shape
         x = (x * channel).reshape(1, -1, h, w)
-        weight = (spatial * kernel * self.weight.unsqueeze(0)).sum(dim=1).expand(b, -1, -1, -1, -1)  # (B, out, in/g, k, k)
+        weight = (
+            (spatial * kernel * self.weight.unsqueeze(0)).sum(dim=1).expand(b, -1, -1, -1, -1)
+        )  # (B, out, in/g, k, k)
         weight = weight.reshape(-1, self.in_chs // self.groups, self.kernel_size, self.kernel_size)
         out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups * b)
         return out.view(b, self.out_chs, out.size(-2), out.size(-1)) * filt

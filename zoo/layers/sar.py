@@ -28,8 +28,16 @@ def _largest_divisor(channels: int, at_most: int) -> int:
 class ShuffleAttentionResidual(nn.Module):
     """``x + shuffle(x * a_h * a_w)`` with per-group axis attentions from 1-D convs."""
 
-    def __init__(self, channels: int, *, groups: int = 8, kernel_size: int = 7, act_layer: object = None,
-                 device: object = None, dtype: object = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        groups: int = 8,
+        kernel_size: int = 7,
+        act_layer: object = None,
+        device: object = None,
+        dtype: object = None,
+    ) -> None:
         """``act_layer`` is accepted for timm's se_layer slot and unused: SAR gates with a sigmoid."""
         super().__init__()
         dd = {"device": device, "dtype": dtype}

@@ -36,19 +36,44 @@ class AERNetFeatures(nn.Module):
         return x
 
 
-def aernet_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, cache_dir: str | None = None,
-                    cbam: bool = True, reduction: int = 16):  # noqa: ANN201
+def aernet_backbone(
+    *,
+    pretrained: bool,
+    in_chans: int = 3,
+    img_size: Any = None,
+    cache_dir: str | None = None,
+    cbam: bool = True,
+    reduction: int = 16,
+):
     from medzoo.zoo.pretrained import create_timm
 
-    resnet = create_timm("resnet50", pretrained=pretrained, cache_dir=cache_dir, num_classes=0, global_pool="",
-                         in_chans=in_chans)
+    resnet = create_timm(
+        "resnet50",
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        num_classes=0,
+        global_pool="",
+        in_chans=in_chans,
+    )
     return AERNetFeatures(resnet, cbam=cbam, reduction=reduction), 2048
 
 
-register_family(Family(
-    name="aernet", build=aernet_backbone, source="medzoo", backbone="resnet50", cam_layer="backbone.cbam4",
-    freeze_units=("backbone.conv1+backbone.bn1", *(f"backbone.layer{i}+backbone.cbam{i}" for i in range(1, 5))),
-    default_head="fc_relu_dropout", options={"cbam": True, "reduction": 16}, paper="cxr-aernet",
-    study_num_classes=14, study_head="fc_relu_dropout",
-    description="ResNet-50 + CBAM after each residual stage, head GAP -> FC -> ReLU -> Dropout -> FC",
-))
+register_family(
+    Family(
+        name="aernet",
+        build=aernet_backbone,
+        source="medzoo",
+        backbone="resnet50",
+        cam_layer="backbone.cbam4",
+        freeze_units=(
+            "backbone.conv1+backbone.bn1",
+            *(f"backbone.layer{i}+backbone.cbam{i}" for i in range(1, 5)),
+        ),
+        default_head="fc_relu_dropout",
+        options={"cbam": True, "reduction": 16},
+        paper="cxr-aernet",
+        study_num_classes=14,
+        study_head="fc_relu_dropout",
+        description="ResNet-50 + CBAM after each residual stage, head GAP -> FC -> ReLU -> Dropout -> FC",
+    )
+)

@@ -67,8 +67,12 @@ class SequentialFeatures(nn.Module):
     its pretrained weights load without renaming.
     """
 
-    def __init__(self, parts: Sequence[tuple[str, nn.Module]], *,
-                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        parts: Sequence[tuple[str, nn.Module]],
+        *,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         self.order = [name for name, _ in parts]
         for name, module in parts:

@@ -26,7 +26,7 @@ ATTENTIONS = ("sar", "se", "eca", "cbam")
 DY_MBCONV_BLOCKS = ((3, 0), (4, 0), (5, 0))  # (stage, block): the first block of each MBConv stage
 
 
-def _attention_layer(name: str):  # noqa: ANN202
+def _attention_layer(name: str):
     from timm.layers.cbam import CbamModule
     from timm.layers.eca import EcaModule
 
@@ -62,17 +62,35 @@ def make_dy_mbconv(block: nn.Module, *, kernel_num: int) -> nn.Module:
 
     dw = block.conv_dw
     same = type(dw).__name__ == "Conv2dSame" or getattr(dw, "padding", None) == "same"
-    od = ODConv2d(dw.in_channels, dw.out_channels, dw.kernel_size[0], stride=dw.stride[0],
-                  padding="same" if same else dw.padding[0], dilation=dw.dilation[0], groups=dw.groups,
-                  kernel_num=kernel_num)
+    od = ODConv2d(
+        dw.in_channels,
+        dw.out_channels,
+        dw.kernel_size[0],
+        stride=dw.stride[0],
+        padding="same" if same else dw.padding[0],
+        dilation=dw.dilation[0],
+        groups=dw.groups,
+        kernel_num=kernel_num,
+    )
     block.conv_dw = od.load_from_conv(dw)
     block.bn2.act = DynamicReLU(dw.out_channels)
     return block
 
 
-def dsp_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, cache_dir: str | None = None,
-                 attention: str = "sar", dydropblock: bool = True, p_start: float = 0.0, p_final: float = 0.1,
-                 block_size: int = 5, odconv: bool = True, kernel_num: int = 4):  # noqa: ANN201
+def dsp_backbone(
+    *,
+    pretrained: bool,
+    in_chans: int = 3,
+    img_size: Any = None,
+    cache_dir: str | None = None,
+    attention: str = "sar",
+    dydropblock: bool = True,
+    p_start: float = 0.0,
+    p_final: float = 0.1,
+    block_size: int = 5,
+    odconv: bool = True,
+    kernel_num: int = 4,
+):
     from medzoo.zoo.layers.dydropblock import linear_drop_rates
     from medzoo.zoo.pretrained import create_timm
 
@@ -89,14 +107,33 @@ def dsp_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, c
     return EfficientNetDSPFeatures(effnet, rates, block_size=block_size), effnet.num_features
 
 
-register_family(Family(
-    name="efficientnetv2_dsp", build=dsp_backbone, source="medzoo", backbone="tf_efficientnetv2_s",
-    cam_layer="backbone.bn2",
-    freeze_units=("backbone.conv_stem+backbone.bn1", *(f"backbone.blocks.{i}" for i in range(6)),
-                  "backbone.conv_head+backbone.bn2"),
-    input_size=(3, 224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-    options={"attention": "sar", "dydropblock": True, "p_start": 0.0, "p_final": 0.1, "block_size": 5,
-             "odconv": True, "kernel_num": 4},
-    paper="all-effnetv2-dsp", study_num_classes=4, study_head="linear",
-    description="EfficientNet-DSP: EfficientNetV2-S + SAR attention, DyDropBlock, Dy-MBConv (ODConv + DyReLU)",
-))
+register_family(
+    Family(
+        name="efficientnetv2_dsp",
+        build=dsp_backbone,
+        source="medzoo",
+        backbone="tf_efficientnetv2_s",
+        cam_layer="backbone.bn2",
+        freeze_units=(
+            "backbone.conv_stem+backbone.bn1",
+            *(f"backbone.blocks.{i}" for i in range(6)),
+            "backbone.conv_head+backbone.bn2",
+        ),
+        input_size=(3, 224, 224),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        options={
+            "attention": "sar",
+            "dydropblock": True,
+            "p_start": 0.0,
+            "p_final": 0.1,
+            "block_size": 5,
+            "odconv": True,
+            "kernel_num": 4,
+        },
+        paper="all-effnetv2-dsp",
+        study_num_classes=4,
+        study_head="linear",
+        description="EfficientNet-DSP: EfficientNetV2-S + SAR attention, DyDropBlock, Dy-MBConv (ODConv + DyReLU)",
+    )
+)

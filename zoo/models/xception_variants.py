@@ -48,32 +48,66 @@ class XceptionFeatures(nn.Module):
         return self.se4(self.act4(self.bn4(self.conv4(x))))
 
 
-def xception_backbone(*, pretrained: bool, in_chans: int = 3, img_size: Any = None, cache_dir: str | None = None,
-                      pool_shortcut: bool = False, se_exit: bool = False):  # noqa: ANN201
+def xception_backbone(
+    *,
+    pretrained: bool,
+    in_chans: int = 3,
+    img_size: Any = None,
+    cache_dir: str | None = None,
+    pool_shortcut: bool = False,
+    se_exit: bool = False,
+):
     from medzoo.zoo.pretrained import create_timm
 
-    base = create_timm("legacy_xception", pretrained=pretrained, cache_dir=cache_dir, num_classes=0,
-                       global_pool="", in_chans=in_chans)
+    base = create_timm(
+        "legacy_xception",
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        num_classes=0,
+        global_pool="",
+        in_chans=in_chans,
+    )
     return XceptionFeatures(base, pool_shortcut=pool_shortcut, se_exit=se_exit), 2048
 
 
 def _register(name: str, *, pool_shortcut: bool, se_exit: bool, description: str) -> None:
     exit_unit = "backbone.conv3+backbone.bn3+backbone.conv4+backbone.bn4"
-    register_family(Family(
-        name=name, build=partial(xception_backbone, pool_shortcut=pool_shortcut, se_exit=se_exit),
-        source="medzoo", backbone="legacy_xception",
-        cam_layer="backbone.se4" if se_exit else "backbone.act4",
-        freeze_units=("backbone.conv1+backbone.bn1+backbone.conv2+backbone.bn2",
-                      *(f"backbone.{b}" for b in _BLOCKS),
-                      exit_unit + ("+backbone.se3+backbone.se4" if se_exit else "")),
-        input_size=(3, 299, 299), mean=INCEPTION_MEAN, std=INCEPTION_STD, crop_pct=0.8975,
-        default_head="mlp_bn", min_input_size=71, paper="mammo-xception", study_num_classes=2,
-        study_head="mlp_bn", description=description,
-    ))
+    register_family(
+        Family(
+            name=name,
+            build=partial(xception_backbone, pool_shortcut=pool_shortcut, se_exit=se_exit),
+            source="medzoo",
+            backbone="legacy_xception",
+            cam_layer="backbone.se4" if se_exit else "backbone.act4",
+            freeze_units=(
+                "backbone.conv1+backbone.bn1+backbone.conv2+backbone.bn2",
+                *(f"backbone.{b}" for b in _BLOCKS),
+                exit_unit + ("+backbone.se3+backbone.se4" if se_exit else ""),
+            ),
+            input_size=(3, 299, 299),
+            mean=INCEPTION_MEAN,
+            std=INCEPTION_STD,
+            crop_pct=0.8975,
+            default_head="mlp_bn",
+            min_input_size=71,
+            paper="mammo-xception",
+            study_num_classes=2,
+            study_head="mlp_bn",
+            description=description,
+        )
+    )
 
 
-_register("xception_a", pool_shortcut=True, se_exit=False,
-          description="Xception-A: max-pool + 1x1 conv shortcuts in the entry flow and first exit block")
-_register("xception_b", pool_shortcut=False, se_exit=True,
-          description="Xception-B: SE after the last two separable convs")
+_register(
+    "xception_a",
+    pool_shortcut=True,
+    se_exit=False,
+    description="Xception-A: max-pool + 1x1 conv shortcuts in the entry flow and first exit block",
+)
+_register(
+    "xception_b",
+    pool_shortcut=False,
+    se_exit=True,
+    description="Xception-B: SE after the last two separable convs",
+)
 _register("xception_c", pool_shortcut=True, se_exit=True, description="Xception-C: Xception-A + Xception-B")
