@@ -414,7 +414,7 @@ def _rank(rows: list[Row], key: str, higher: bool) -> list[Row]:
 
 
 def _reference_rows(dataset_id: str) -> list[ReferenceRow]:
-    from medzoo.zoo.reported import paper_reported
+    from medzoo.zoo.entries.reported import paper_reported
 
     cross_by_arch: dict[tuple[str, str], dict[str, float]] = {}
     if dataset_id == "figshare-brain":

@@ -20,7 +20,7 @@ def data_uri(png: bytes | None) -> str | None:
 
 
 def prediction_result(prediction: Any, *, filename: str, token: str) -> dict[str, Any]:
-    """The view of a ``medzoo.zoo.predict.Prediction`` that the page and the reports show."""
+    """The view of a ``medzoo.zoo.inference.predict.Prediction`` that the page and the reports show."""
     probabilities = sorted(zip(prediction.labels, prediction.probs, strict=True), key=lambda lp: -lp[1])
     warnings = list(prediction.warnings)
     if prediction.task == "multilabel" and prediction.thresholds:

@@ -7,7 +7,7 @@ shows up on reload. Try-a-model answers ``POST <dataset>/<name>/try.html``
 read (413), its type is decided by its magic bytes (415 unless PNG, JPEG or
 DICOM), it stays in memory (nothing is written to disk), and the prediction,
 heat map included, comes from the entry's own model via
-``medzoo.zoo.predict.Predictor``. Every error is a page with a 4xx status and
+``medzoo.zoo.inference.predict.Predictor``. Every error is a page with a 4xx status and
 a sentence saying what to do.
 """
 
@@ -222,7 +222,7 @@ class App:
                 f"Send the image as a multipart/form-data form field 'image'; got {content_type!r}.",
             )
         filename, data = _multipart_file(content_type, raw, field="image")
-        from medzoo.zoo.imageio import sniff
+        from medzoo.zoo.inference.imageio import sniff
 
         kind = sniff(data)
         if kind not in _ACCEPTED:
@@ -253,7 +253,7 @@ class App:
         key = f"{row.entry_id}@{row.revision}"
         with self._lock:
             if key not in self._predictors:
-                from medzoo.zoo.predict import Predictor
+                from medzoo.zoo.inference.predict import Predictor
 
                 self._predictors[key] = Predictor.from_entry(key, zoo=self.zoo, device=self.device)
             return self._predictors[key]

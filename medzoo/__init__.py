@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from medzoo import datasets, leaderboards, search, zoo
 from medzoo.errors import MedzooError
-from medzoo.zoo import families as _families  # noqa: F401  (registers medzoo_* models into timm)
+from medzoo.zoo.architectures import families as _families  # noqa: F401  (registers medzoo_* models into timm)
 
 __version__ = "0.1.0"
 __all__ = ["MedzooError", "datasets", "leaderboards", "search", "zoo", "__version__"]

@@ -249,6 +249,6 @@ def summarize(plan: QuickstartPlan, state: _State, *, wall_s: float) -> dict[str
 
 
 def _entry_dir(zoo_root: Path, entry: str) -> Path:
-    from medzoo.zoo.store import resolve_entry
+    from medzoo.zoo.entries.store import resolve_entry
 
     return resolve_entry(entry, zoo=zoo_root).path

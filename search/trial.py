@@ -587,7 +587,7 @@ def write_checkpoint(
 
 def measure_complexity(model: nn.Module, image_size: int) -> dict[str, Any]:
     """Params and GMACs via the families' fvcore counter (latency measured once, briefly)."""
-    from medzoo.zoo import complexity
+    from medzoo.zoo.architectures import complexity
 
     was_training = model.training
     out = complexity.measure(model, (3, image_size, image_size), batch_sizes=(1,), repeats=2)

@@ -205,7 +205,7 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
     """A zoo folder with ``figshare-brain/tiny_cnn`` (r1: the run's best trial) and ``figshare-brain/tiny_cnn-2``
     (r1: the second trial), published by ``medzoo.zoo.publish(tiny_run, top=2)``. Read-only: copy it
     (``shutil.copytree``) before publishing more into it."""
-    from medzoo.zoo.publishing import publish
+    from medzoo.zoo.entries.publishing import publish
 
     zoo = tmp_path_factory.mktemp("tiny-zoo") / "zoo"
     publish(tiny_run, top=2, zoo=zoo, gradcam_images=40, faithfulness_images=4)

@@ -12,23 +12,23 @@ from typing import Any
 
 # A name here must differ from every submodule's name: importing ``medzoo.zoo.x`` sets the package
 # attribute ``x`` to the module, which would shadow a function exported as ``x``. Prediction lives in
-# the ``medzoo.zoo.predict`` module (Predictor, Prediction).
+# the ``medzoo.zoo.inference.predict`` module (Predictor, Prediction).
 _EXPORTS = {
     # families (architectures)
-    "register_family": "families",
-    "list_families": "families",
-    "get_family": "families",
-    "create_model": "families",
-    "Family": "families",
+    "register_family": "architectures.families",
+    "list_families": "architectures.families",
+    "get_family": "architectures.families",
+    "create_model": "architectures.families",
+    "Family": "architectures.families",
     # complexity
-    "measure": "complexity",
+    "measure": "architectures.complexity",
     # the zoo itself
-    "publish": "publishing",
-    "load": "store",
-    "list": "store",
-    "pull": "store",
-    "resolve_entry": "store",
-    "paper_reported": "reported",
+    "publish": "entries.publishing",
+    "load": "entries.store",
+    "list": "entries.store",
+    "pull": "entries.store",
+    "resolve_entry": "entries.store",
+    "paper_reported": "entries.reported",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -35,7 +35,7 @@ def families(
 
     from medzoo.cli.common import console
     from medzoo.paths import resolve_home
-    from medzoo.zoo.family_table import family_rows
+    from medzoo.zoo.architectures.family_table import family_rows
 
     rows = family_rows(
         cache=resolve_home() / "cache" / "family_complexity.json", gmacs=gmacs, names=names or None
@@ -87,7 +87,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
-        from medzoo.zoo.publishing import publish as do_publish
+        from medzoo.zoo.entries.publishing import publish as do_publish
 
         for entry in do_publish(run, top=top, zoo=resolve_zoo(zoo), name=name, data_kind=data_kind):
             console().print(f"published {entry}", markup=False)
@@ -107,7 +107,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        from medzoo.zoo.store import list as list_zoo
+        from medzoo.zoo.entries.store import list as list_zoo
 
         rows = list_zoo(zoo=resolve_zoo(zoo), dataset=dataset, all_revisions=all_revisions)
         if as_json:
@@ -158,11 +158,11 @@ def _zoo_commands(app: typer.Typer) -> None:
         to: Path | None = typer.Option(None, "--to", help="Copy the verified entry to this new folder."),
     ) -> None:
         """Verify an entry and copy it out (or fetch it from the Hub into the zoo)."""
-        from medzoo.zoo import store
+        from medzoo.zoo.entries import store
 
         zoo_path = resolve_zoo(zoo)
         if entry.startswith("hf:"):
-            from medzoo.zoo import hub
+            from medzoo.zoo.entries import hub
 
             entry = hub.pull(entry, zoo=zoo_path)
             console().print(f"pulled into the zoo as {entry}", markup=False)
@@ -180,7 +180,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         zoo: Path | None = ZooOption,
     ) -> None:
         """Push an entry revision to the Hugging Face Hub (tagged rN)."""
-        from medzoo.zoo import hub
+        from medzoo.zoo.entries import hub
 
         ref = hub.push(entry, zoo=resolve_zoo(zoo), repo_id=repo, namespace=namespace, private=not public)
         console().print(f"pushed {entry} to hf://{ref}", markup=False)
@@ -202,7 +202,7 @@ def _zoo_commands(app: typer.Typer) -> None:
         import json
 
         from medzoo.paths import atomic_write_bytes
-        from medzoo.zoo.predict import Predictor
+        from medzoo.zoo.inference.predict import Predictor
 
         predictor = Predictor.from_entry(entry, zoo=resolve_zoo(zoo))
         out = console()

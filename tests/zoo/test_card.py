@@ -7,7 +7,7 @@ import copy
 import pytest
 from huggingface_hub import EvalResult, ModelCard
 
-from medzoo.zoo.card import build_card, md
+from medzoo.zoo.entries.card import build_card, md
 
 CONFIG = {
     "architecture": "medzoo_tiny_cnn",

@@ -10,7 +10,7 @@ from torch import nn
 
 from medzoo.errors import ConfigError
 from medzoo.zoo import create_model, measure
-from medzoo.zoo.complexity import UNIT, count_macs
+from medzoo.zoo.architectures.complexity import UNIT, count_macs
 
 
 class _Attention(nn.Module):

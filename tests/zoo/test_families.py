@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from medzoo.errors import ConfigError, DuplicateNameError, UnknownNameError
 from medzoo.zoo import create_model, get_family, list_families
-from medzoo.zoo.families import Family, register_family
-from medzoo.zoo.heads import HEADS
+from medzoo.zoo.architectures.families import Family, register_family
+from medzoo.zoo.architectures.heads import HEADS
 
 PAPER_ARCHITECTURES = {
     "efficientnet_b0",

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medzoo.cli import app
-from medzoo.zoo.family_table import family_rows
+from medzoo.zoo.architectures.family_table import family_rows
 
 
 def test_families_command_lists_families_with_params() -> None:
@@ -43,7 +43,7 @@ def test_gmacs_are_measured_once_then_read_from_the_cache(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("GMACs recomputed although cached")
 
-    monkeypatch.setattr("medzoo.zoo.complexity.count_macs", fail)
-    monkeypatch.setattr("medzoo.zoo.families.create_model", fail)
+    monkeypatch.setattr("medzoo.zoo.architectures.complexity.count_macs", fail)
+    monkeypatch.setattr("medzoo.zoo.architectures.families.create_model", fail)
     again = family_rows(cache=cache, gmacs=True, names=["tiny_cnn", "tiny_effnet"])
     assert [r["gmacs"] for r in again] == [r["gmacs"] for r in rows]

@@ -104,8 +104,8 @@ def test_families_without_imagenet_weights_say_so() -> None:
 def test_xception_with_changes_off_is_the_original_and_a_b_change_what_the_paper_says() -> None:
     from timm.layers import SEModule
 
-    from medzoo.zoo.layers.pool_shortcut import PoolShortcut
-    from medzoo.zoo.models.xception_variants import POOLED_BLOCKS, XceptionFeatures
+    from medzoo.zoo.architectures.layers.pool_shortcut import PoolShortcut
+    from medzoo.zoo.architectures.models.xception_variants import POOLED_BLOCKS, XceptionFeatures
 
     torch.manual_seed(0)
     base = timm.create_model("legacy_xception", num_classes=0, global_pool="").eval()
@@ -127,7 +127,7 @@ def test_xception_with_changes_off_is_the_original_and_a_b_change_what_the_paper
 
 
 def test_aernet_without_cbam_is_resnet50() -> None:
-    from medzoo.zoo.models.aernet import AERNetFeatures
+    from medzoo.zoo.architectures.models.aernet import AERNetFeatures
 
     torch.manual_seed(0)
     base = timm.create_model("resnet50", num_classes=0, global_pool="").eval()
@@ -143,8 +143,8 @@ def test_aernet_without_cbam_is_resnet50() -> None:
 
 
 def test_efficientnet_dsp_switched_off_is_efficientnetv2_s_and_on_has_the_papers_modules() -> None:
-    from medzoo.zoo.layers import DropBlock2d, DynamicReLU, ODConv2d, ShuffleAttentionResidual
-    from medzoo.zoo.models.efficientnetv2_dsp import DY_MBCONV_BLOCKS, dsp_backbone
+    from medzoo.zoo.architectures.layers import DropBlock2d, DynamicReLU, ODConv2d, ShuffleAttentionResidual
+    from medzoo.zoo.architectures.models.efficientnetv2_dsp import DY_MBCONV_BLOCKS, dsp_backbone
 
     torch.manual_seed(0)
     base = timm.create_model("tf_efficientnetv2_s", num_classes=0, global_pool="").eval()

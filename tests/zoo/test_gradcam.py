@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medzoo.zoo.gradcam import bootstrap_mean, energy_in_mask, pointing_hits
+from medzoo.zoo.inference.gradcam import bootstrap_mean, energy_in_mask, pointing_hits
 
 
 def test_pointing_game_and_energy_on_known_maps():
@@ -84,8 +84,8 @@ class LesionPhantom:
 def test_trained_model_localises_lesions_clearly_better_than_an_untrained_one():
     import torch
 
-    from medzoo.zoo import gradcam
-    from medzoo.zoo.families import create_model
+    from medzoo.zoo.architectures.families import create_model
+    from medzoo.zoo.inference import gradcam
 
     torch.manual_seed(0)
     train, test = LesionPhantom(192, seed=1), LesionPhantom(48, seed=2)
@@ -125,8 +125,8 @@ def test_trained_model_localises_lesions_clearly_better_than_an_untrained_one():
 def test_cams_for_frozen_models_and_vit_token_maps():
     import torch
 
-    from medzoo.zoo.families import create_model
-    from medzoo.zoo.gradcam import compute_cams, vit_tokens_to_map
+    from medzoo.zoo.architectures.families import create_model
+    from medzoo.zoo.inference.gradcam import compute_cams, vit_tokens_to_map
 
     frozen = create_model("tiny_cnn", num_classes=3, img_size=32, freeze=3).eval()
     assert not any(p.requires_grad for p in frozen.backbone.parameters())

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from medzoo.errors import HubError, IntegrityError, UnsafeNameError
-from medzoo.zoo import hub, store
+from medzoo.zoo.entries import hub, store
 
 
 def _fake_entry(zoo: Path, dataset="figshare-brain", name="tiny_cnn", revision="r1") -> Path:

@@ -8,9 +8,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from medzoo.errors import ConfigError
-from medzoo.zoo.layers import DropBlock2d, DynamicReLU, ODConv2d, ShuffleAttentionResidual, linear_drop_rates
-from medzoo.zoo.layers.pool_shortcut import PoolShortcut
-from medzoo.zoo.layers.sar import channel_shuffle
+from medzoo.zoo.architectures.layers import (
+    DropBlock2d,
+    DynamicReLU,
+    ODConv2d,
+    ShuffleAttentionResidual,
+    linear_drop_rates,
+)
+from medzoo.zoo.architectures.layers.pool_shortcut import PoolShortcut
+from medzoo.zoo.architectures.layers.sar import channel_shuffle
 
 torch.manual_seed(0)
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from medzoo.errors import InputImageError
-from medzoo.zoo import store
-from medzoo.zoo.predict import Predictor, predict
+from medzoo.zoo.entries import store
+from medzoo.zoo.inference.predict import Predictor, predict
 
 ENTRY = "figshare-brain/tiny_cnn"
 

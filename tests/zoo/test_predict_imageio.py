@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from medzoo.errors import InputImageError
-from medzoo.zoo.imageio import Preprocess, read_image
+from medzoo.zoo.inference.imageio import Preprocess, read_image
 
 
 def _png(arr: np.ndarray) -> bytes:

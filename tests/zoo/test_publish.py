@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from medzoo.errors import ZooError
-from medzoo.zoo import store
-from medzoo.zoo.imageio import read_image
-from medzoo.zoo.publishing import publish
+from medzoo.zoo.entries import store
+from medzoo.zoo.entries.publishing import publish
+from medzoo.zoo.inference.imageio import read_image
 
 ENTRY = "figshare-brain/tiny_cnn"
 
@@ -112,7 +112,7 @@ def test_publishing_again_makes_a_new_revision_and_r1_still_loads(tiny_zoo, tiny
 
 
 def test_a_failing_publish_leaves_nothing_behind(tiny_run, tmp_path, monkeypatch):
-    from medzoo.zoo import card
+    from medzoo.zoo.entries import card
 
     def boom(**kwargs):
         raise RuntimeError("disk full while writing the card")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medzoo.zoo.reported import paper_reported
+from medzoo.zoo.entries.reported import paper_reported
 
 
 def test_brain_effnet_b2_row_matches_the_paper():
@@ -37,7 +37,7 @@ def test_unknown_dataset_gives_no_rows_and_rows_are_copies():
 
 def test_every_architecture_is_a_registered_family():
     """Cards match paper rows to entries by family name, so a misspelt family would silently drop a row."""
-    from medzoo.zoo.families import list_families
-    from medzoo.zoo.reported import _table
+    from medzoo.zoo.architectures.families import list_families
+    from medzoo.zoo.entries.reported import _table
 
     assert {r["architecture"] for r in _table()} <= set(list_families())

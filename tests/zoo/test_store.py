@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medzoo.errors import EntryNotFoundError, IntegrityError, UnsafeNameError, ZooError
-from medzoo.zoo import store
+from medzoo.zoo.entries import store
 
 HOSTILE = [
     "../etc/passwd",

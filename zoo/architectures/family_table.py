@@ -35,8 +35,8 @@ def family_rows(
     import torch
 
     from medzoo.paths import atomic_write_json
-    from medzoo.zoo.complexity import count_macs
-    from medzoo.zoo.families import create_model, get_family, list_families
+    from medzoo.zoo.architectures.complexity import count_macs
+    from medzoo.zoo.architectures.families import create_model, get_family, list_families
 
     cached: dict[str, dict] = {}
     if cache is not None and cache.is_file():

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from medzoo.zoo.families import Family, register_family
+from medzoo.zoo.architectures.families import Family, register_family
 
 _STEM = ("conv1", "bn1", "act1", "maxpool")
 
@@ -45,7 +45,7 @@ def aernet_backbone(
     cbam: bool = True,
     reduction: int = 16,
 ):
-    from medzoo.zoo.pretrained import create_timm
+    from medzoo.zoo.architectures.pretrained import create_timm
 
     resnet = create_timm(
         "resnet50",

@@ -237,7 +237,7 @@ def build_model(cfg: dict[str, Any], weights: bytes | None = None):
     import timm
     from safetensors.torch import load as load_safetensors
 
-    import medzoo.zoo.families  # noqa: F401  (registers medzoo_* into timm)
+    import medzoo.zoo.architectures.families  # noqa: F401  (registers medzoo_* into timm)
 
     try:
         model = timm.create_model(
@@ -268,7 +268,7 @@ def load(entry: str, *, zoo: str | Path):
     ``preprocess`` maps a uint8 image (H, W) or (H, W, 3) to the normalised float
     tensor (3, H, W) at the entry's input size, exactly as in training.
     """
-    from medzoo.zoo.imageio import Preprocess
+    from medzoo.zoo.inference.imageio import Preprocess
 
     path = resolve_entry(entry, zoo=zoo).path
     cfg = read_config(path)

@@ -19,7 +19,7 @@ from typing import Any
 
 from medzoo.errors import ConfigError
 from medzoo.registry import Registry
-from medzoo.zoo.heads import HEADS, build_head
+from medzoo.zoo.architectures.heads import HEADS, build_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,7 +81,7 @@ def register_family(family: Family) -> Family:
     if family.default_head not in family.heads:
         raise ConfigError(f"default_head must be one of the family's heads, got {family.default_head!r}")
     FAMILIES.add(family.name, family)
-    from medzoo.zoo.timm_bridge import register_timm_entrypoint
+    from medzoo.zoo.architectures.timm_bridge import register_timm_entrypoint
 
     register_timm_entrypoint(family.name)
     return family
@@ -162,8 +162,8 @@ def build_model(
     **kw: Any,
 ):
     """Build the module (timm's entrypoint calls this through build_model_with_cfg)."""
-    from medzoo.zoo.freeze import freeze as freeze_units
-    from medzoo.zoo.models.base import MedzooNet
+    from medzoo.zoo.architectures.freeze import freeze as freeze_units
+    from medzoo.zoo.architectures.models.base import MedzooNet
 
     args = model_args(
         family,
@@ -230,7 +230,7 @@ def create_model(
 
 
 def _register_all() -> None:
-    from medzoo.zoo.models import (  # noqa: F401 - each registers its families
+    from medzoo.zoo.architectures.models import (  # noqa: F401 - each registers its families
         aernet,
         efficientnetv2_dsp,
         timm_families,

@@ -21,7 +21,7 @@ from typing import Any
 
 from medzoo.errors import HubError, UnsafeNameError
 from medzoo.paths import atomic_dir
-from medzoo.zoo import store
+from medzoo.zoo.entries import store
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 ENTRY_FILES = [

@@ -21,7 +21,7 @@ _ROW_KEYS = {"architecture", "variant", "metrics", "params_m", "gflops"}
 def _table() -> tuple[dict[str, Any], ...]:
     import yaml
 
-    text = resources.files("medzoo.zoo").joinpath("reported.yaml").read_text(encoding="utf-8")
+    text = resources.files("medzoo.zoo.entries").joinpath("reported.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     rows: list[dict[str, Any]] = []
     for i, study in enumerate(data.get("studies", [])):

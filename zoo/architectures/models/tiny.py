@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from medzoo.zoo.families import Family, register_family
-from medzoo.zoo.models.timm_families import timm_family
+from medzoo.zoo.architectures.families import Family, register_family
+from medzoo.zoo.architectures.models.timm_families import timm_family
 
 
 def tiny_cnn_backbone(
@@ -21,7 +21,7 @@ def tiny_cnn_backbone(
     from torch import nn
 
     from medzoo.errors import ModelError
-    from medzoo.zoo.models.base import SequentialFeatures
+    from medzoo.zoo.architectures.models.base import SequentialFeatures
 
     if pretrained:
         raise ModelError(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from medzoo.zoo.families import Family, register_family
-from medzoo.zoo.pretrained import create_timm
+from medzoo.zoo.architectures.families import Family, register_family
+from medzoo.zoo.architectures.pretrained import create_timm
 
 
 def timm_backbone(

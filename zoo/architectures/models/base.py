@@ -21,7 +21,7 @@ class MedzooNet(nn.Module):
         self.head = head
         self.num_classes = num_classes
         self.num_features = num_features
-        self.frozen_units: list[str] = []  # module paths, set by medzoo.zoo.freeze
+        self.frozen_units: list[str] = []  # module paths, set by medzoo.zoo.architectures.freeze
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.forward_features(x)

@@ -40,7 +40,7 @@ def _entrypoint(
 ):
     from timm.models import build_model_with_cfg
 
-    from medzoo.zoo.families import build_model, get_family
+    from medzoo.zoo.architectures.families import build_model, get_family
 
     family = get_family(family_name)
     cfg = _cfg_dict(pretrained_cfg)

@@ -319,5 +319,5 @@ def build_card(
         data_licence=md(dataset.get("licence", "unknown")),
         dataset_notes=[md(n) for n in dataset.get("notes", [])],
     )
-    template = resources.files("medzoo.zoo").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    template = resources.files("medzoo.zoo.entries").joinpath(TEMPLATE).read_text(encoding="utf-8")
     return ModelCard.from_template(card_data, template_str=template, **body_kwargs)

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from medzoo.zoo import store
-from medzoo.zoo.imageio import ImageData, Preprocess, encode_png, read_image
+from medzoo.zoo.entries import store
+from medzoo.zoo.inference.imageio import ImageData, Preprocess, encode_png, read_image
 
 #: DICOM Modality codes that fit a dataset's modality text
 _DICOM_MODALITIES = {
@@ -157,7 +157,7 @@ class Predictor:
         """
         import torch
 
-        from medzoo.zoo import gradcam
+        from medzoo.zoo.inference import gradcam
 
         image = read_image(data, filename=filename, slice_index=slice_index)
         shown = self.preprocess.display(image.pixels)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from medzoo.zoo.families import INCEPTION_MEAN, INCEPTION_STD, Family, register_family
+from medzoo.zoo.architectures.families import INCEPTION_MEAN, INCEPTION_STD, Family, register_family
 
 _STEM = ("conv1", "bn1", "act1", "conv2", "bn2", "act2")
 _BLOCKS = tuple(f"block{i}" for i in range(1, 13))
@@ -30,7 +30,7 @@ class XceptionFeatures(nn.Module):
         super().__init__()
         from timm.layers import SEModule
 
-        from medzoo.zoo.layers.pool_shortcut import PoolShortcut
+        from medzoo.zoo.architectures.layers.pool_shortcut import PoolShortcut
 
         for name in (*_STEM, *_BLOCKS, "conv3", "bn3", "act3", "conv4", "bn4", "act4"):
             self.add_module(name, getattr(xception, name))
@@ -57,7 +57,7 @@ def xception_backbone(
     pool_shortcut: bool = False,
     se_exit: bool = False,
 ):
-    from medzoo.zoo.pretrained import create_timm
+    from medzoo.zoo.architectures.pretrained import create_timm
 
     base = create_timm(
         "legacy_xception",

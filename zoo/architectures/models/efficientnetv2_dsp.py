@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from medzoo.errors import ConfigError
-from medzoo.zoo.families import Family, register_family
+from medzoo.zoo.architectures.families import Family, register_family
 
 ATTENTIONS = ("sar", "se", "eca", "cbam")
 DY_MBCONV_BLOCKS = ((3, 0), (4, 0), (5, 0))  # (stage, block): the first block of each MBConv stage
@@ -30,7 +30,7 @@ def _attention_layer(name: str):
     from timm.layers.cbam import CbamModule
     from timm.layers.eca import EcaModule
 
-    from medzoo.zoo.layers.sar import ShuffleAttentionResidual
+    from medzoo.zoo.architectures.layers.sar import ShuffleAttentionResidual
 
     if name not in ATTENTIONS:
         raise ConfigError(f"attention must be one of {', '.join(ATTENTIONS)}, got attention={name!r}")
@@ -42,7 +42,7 @@ class EfficientNetDSPFeatures(nn.Module):
 
     def __init__(self, effnet: nn.Module, drop_rates: list[float], *, block_size: int) -> None:
         super().__init__()
-        from medzoo.zoo.layers.dydropblock import DropBlock2d
+        from medzoo.zoo.architectures.layers.dydropblock import DropBlock2d
 
         for name in ("conv_stem", "bn1", "blocks", "conv_head", "bn2"):
             self.add_module(name, getattr(effnet, name))
@@ -57,8 +57,8 @@ class EfficientNetDSPFeatures(nn.Module):
 
 def make_dy_mbconv(block: nn.Module, *, kernel_num: int) -> nn.Module:
     """Turn a timm InvertedResidual into a Dy-MBConv block in place (ODConv depthwise + Dynamic ReLU)."""
-    from medzoo.zoo.layers.dyrelu import DynamicReLU
-    from medzoo.zoo.layers.odconv import ODConv2d
+    from medzoo.zoo.architectures.layers.dyrelu import DynamicReLU
+    from medzoo.zoo.architectures.layers.odconv import ODConv2d
 
     dw = block.conv_dw
     same = type(dw).__name__ == "Conv2dSame" or getattr(dw, "padding", None) == "same"
@@ -91,8 +91,8 @@ def dsp_backbone(
     odconv: bool = True,
     kernel_num: int = 4,
 ):
-    from medzoo.zoo.layers.dydropblock import linear_drop_rates
-    from medzoo.zoo.pretrained import create_timm
+    from medzoo.zoo.architectures.layers.dydropblock import linear_drop_rates
+    from medzoo.zoo.architectures.pretrained import create_timm
 
     kwargs: dict[str, Any] = {"num_classes": 0, "global_pool": "", "in_chans": in_chans}
     layer = _attention_layer(attention)

@@ -19,7 +19,7 @@ import numpy as np
 
 from medzoo.errors import ZooError
 from medzoo.paths import atomic_dir, atomic_write_json
-from medzoo.zoo import store
+from medzoo.zoo.entries import store
 
 
 def _read_json(path: Path) -> Any:
@@ -245,11 +245,12 @@ def _publish_trial(
 
     from medzoo import datasets
     from medzoo.device import detect
-    from medzoo.zoo import card as card_mod
-    from medzoo.zoo import gradcam, plots
-    from medzoo.zoo.families import create_model, get_family
-    from medzoo.zoo.imageio import encode_png
-    from medzoo.zoo.reported import paper_reported
+    from medzoo.zoo.architectures.families import create_model, get_family
+    from medzoo.zoo.entries import card as card_mod
+    from medzoo.zoo.entries import plots
+    from medzoo.zoo.entries.reported import paper_reported
+    from medzoo.zoo.inference import gradcam
+    from medzoo.zoo.inference.imageio import encode_png
 
     tdir = run / "trials" / trial_id
     dataset_id = trial.get("dataset") or info["dataset"]
@@ -282,7 +283,7 @@ def _publish_trial(
     if cpath.is_file():
         metrics["complexity"] = _read_json(cpath)
     else:
-        from medzoo.zoo.complexity import measure
+        from medzoo.zoo.architectures.complexity import measure
 
         metrics["complexity"] = measure(model, tuple(pcfg["input_size"]))
     runtime = detect(device)

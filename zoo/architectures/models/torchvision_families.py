@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from medzoo.errors import ModelError
-from medzoo.zoo.families import Family, register_family
+from medzoo.zoo.architectures.families import Family, register_family
 
 _GOOGLENET_PARTS = (
     "conv1",
@@ -48,8 +48,8 @@ def _googlenet_transform_input(x):
 def _adopt(
     name: str, model: Any, parts: tuple[str, ...], *, pretrained: bool, weights: Any, preprocess: Any = None
 ):
-    from medzoo.zoo.models.base import SequentialFeatures, no_inplace_relu
-    from medzoo.zoo.pretrained import torchvision_state_dict
+    from medzoo.zoo.architectures.models.base import SequentialFeatures, no_inplace_relu
+    from medzoo.zoo.architectures.pretrained import torchvision_state_dict
 
     if pretrained:
         state = torchvision_state_dict(name, weights)

@@ -1,8 +1,0 @@
-"""The studies' own layers, one small module each (timm's SE/ECA/CBAM are used where they fit)."""
-
-from medzoo.zoo.layers.dydropblock import DropBlock2d, linear_drop_rates
-from medzoo.zoo.layers.dyrelu import DynamicReLU
-from medzoo.zoo.layers.odconv import ODConv2d
-from medzoo.zoo.layers.sar import ShuffleAttentionResidual
-
-__all__ = ["DropBlock2d", "DynamicReLU", "ODConv2d", "ShuffleAttentionResidual", "linear_drop_rates"]
