@@ -1,16 +1,25 @@
 """medzoo: distributed hyperparameter search, a model zoo and leaderboards for medical imaging.
 
-``import medzoo`` gives the public API as subpackages (``medzoo.datasets``,
-``medzoo.search``, ``medzoo.zoo``, ``medzoo.leaderboards``) and registers every
-architecture family into timm as ``medzoo_<family>``. Ray is imported only when
-a sweep or cluster command needs it.
+``import medzoo`` is cheap: the parts (``medzoo.datasets``, ``medzoo.search``,
+``medzoo.zoo``, ``medzoo.leaderboards``, ``medzoo.cluster``) load on first use, and
+torch, timm, Ray and pandas only when a command needs them. That keeps the CLI's
+start-up instant. Families register with timm as ``medzoo_<family>`` the first
+time a model is created through medzoo or timm is imported after medzoo.
 """
 
 from __future__ import annotations
 
-from medzoo import datasets, leaderboards, search, zoo
+import importlib
+from typing import Any
+
 from medzoo.errors import MedzooError
-from medzoo.zoo.architectures import families as _families  # noqa: F401  (registers medzoo_* models into timm)
 
 __version__ = "0.1.0"
-__all__ = ["MedzooError", "datasets", "leaderboards", "search", "zoo", "__version__"]
+_PARTS = ("cluster", "datasets", "leaderboards", "search", "zoo")
+__all__ = ["MedzooError", "__version__", *_PARTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PARTS:
+        return importlib.import_module(f"medzoo.{name}")
+    raise AttributeError(f"module 'medzoo' has no attribute {name!r}")

@@ -93,3 +93,11 @@ class ClusterError(MedzooError):
 
 class InputImageError(MedzooError):
     """An image given for prediction cannot be read or does not fit the model."""
+
+
+class FormatError(MedzooError, ValueError):
+    """A file medzoo reads (run.json, metrics.json, dataset.json, ...) breaks its typed contract."""
+
+
+class StorageError(MedzooError, OSError):
+    """A storage location (local folder, shared mount, s3:// or gs:// URI) cannot be used as asked."""

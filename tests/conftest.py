@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -210,3 +210,41 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
     zoo = tmp_path_factory.mktemp("tiny-zoo") / "zoo"
     publish(tiny_run, top=2, zoo=zoo, gradcam_images=40, faithfulness_images=4)
     return zoo
+
+
+# --- a real S3 server on 127.0.0.1 (moto's standalone server speaks the S3 HTTP protocol) ---------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server on 127.0.0.1, started once per session and stopped after."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the S3 server, with the standard ``AWS_*`` variables pointing at it.
+
+    Returns ``s3://<bucket>``. Clients (boto3, pyarrow, Ray) reach it exactly as they reach S3.
+    """
+    import uuid
+
+    import boto3
+
+    env = {
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": "medzoo-test",
+        "AWS_SECRET_ACCESS_KEY": "medzoo-test-secret",
+        "AWS_REGION": "us-east-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"medzoo-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}"

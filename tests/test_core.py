@@ -93,9 +93,40 @@ def test_cli_user_error_is_one_line_exit_2() -> None:
     assert "no-such-dataset" in out.stderr
 
 
-def test_import_medzoo_does_not_import_ray() -> None:
-    code = "import sys, medzoo; assert 'ray' not in sys.modules, 'ray imported eagerly'"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+@pytest.mark.parametrize("module", ["medzoo", "medzoo.cli", "medzoo.datasets", "medzoo.zoo", "medzoo.search"])
+def test_import_is_cheap(module: str) -> None:
+    """``import medzoo`` (and the CLI) must not pull in the heavy libraries: the CLI starts at once."""
+    heavy = ("torch", "ray", "timm", "pandas")
+    code = f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"import {module} imported {out.stdout.strip()}"
+
+
+def test_errors_print_as_plain_text_one_line_each() -> None:
+    """Names may contain console-markup brackets ([/x], [a-z0-9]); they are printed as they are."""
+    code = (
+        "import sys; from medzoo.cli import main; from medzoo.errors import ZooError\n"
+        "from medzoo.cli import app\n"
+        "@app.command('boom-test')\n"
+        "def boom() -> None:\n"
+        "    raise ZooError('entry [/x] must match [a-z0-9]+\\nsecond line', fix='use [b]bold[/b]')\n"
+        "main(['boom-test'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "error: entry [/x] must match [a-z0-9]+ second line",
+        "fix: use [b]bold[/b]",
+    ]
+
+
+def test_os_errors_from_user_paths_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    out = _medzoo("datasets", "synth", "figshare-brain", str(tmp_path / "file" / "out"), "--patients", "2")
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: ")
 
 
 @pytest.mark.parametrize("package", ["medzoo.search", "medzoo.zoo", "medzoo.leaderboards"])

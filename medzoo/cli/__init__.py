@@ -31,15 +31,26 @@ quickstart.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become ``error:`` / ``fix:`` lines on stderr and exit status 2."""
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="medzoo", standalone_mode=True)
     except MedzooError as exc:
-        from rich.console import Console
+        sys.exit(_report(exc.message, exc.fix, exc.exit_code))
+    except OSError as exc:  # a path the user gave: missing, not writable, a file where a folder belongs
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        sys.exit(_report(f"cannot use{where}: {reason}", "check the path and its permissions", 2))
 
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
-        if exc.fix:
-            err.print(f"[bold]fix:[/] {exc.fix}", markup=True)
-        sys.exit(exc.exit_code)
+
+def _report(message: str, fix: str | None, code: int) -> int:
+    """Print as plain text, one line each: names may contain brackets that console markup would eat."""
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    if fix:
+        sys.stderr.write(f"fix: {_one_line(fix)}\n")
+    sys.stderr.flush()
+    return code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
