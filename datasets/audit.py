@@ -8,9 +8,10 @@ that protocol means; identical images always fail it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from medzoo.errors import LeakageError
 

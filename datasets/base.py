@@ -101,6 +101,8 @@ class DatasetAdapter(ABC):
     spec: DatasetSpec
     #: the preprocessing steps and their parameters, as written to dataset.json
     default_params: dict[str, Any] = {}
+    #: the smallest phantom that puts every class into every split; ``synthesize`` refuses fewer
+    min_phantom_patients: int = 1
 
     @abstractmethod
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
@@ -122,7 +124,7 @@ ADAPTERS: Registry[DatasetAdapter] = Registry("dataset")
 
 
 def register_dataset(adapter_cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
-    """Class decorator: instantiate and register an adapter under its spec id."""
+    """Instantiate and register an adapter under its spec id (``sources/__init__.py`` lists them all)."""
     adapter = adapter_cls()
     ADAPTERS.add(adapter.spec.id, adapter)
     return adapter_cls

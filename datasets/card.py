@@ -18,13 +18,28 @@ def _cell(value: Any) -> str:
 
 
 def render_card(info: dict[str, Any]) -> str:
-    from huggingface_hub import DatasetCard, DatasetCardData
+    """The card: YAML front matter for the Hub, then one Markdown section per fact of dataset.json."""
+    from huggingface_hub import DatasetCard
+
+    lines = [
+        *_banner(info),
+        *_source_and_split(info),
+        *_counts(info),
+        *_preprocessing(info),
+        *_audit(info),
+        *_dedup_and_skipped(info),
+    ]
+    return str(DatasetCard(f"---\n{_front_matter(info).to_yaml()}\n---\n\n" + "\n".join(lines)))
+
+
+def _front_matter(info: dict[str, Any]) -> Any:
+    from huggingface_hub import DatasetCardData
 
     phantom = info.get("data_kind") == "phantom"
     task_ids = {"multilabel": "multi-label-image-classification"}.get(
         info["task"], "multi-class-image-classification"
     )
-    data = DatasetCardData(
+    return DatasetCardData(
         pretty_name=info["title"] + (" (phantom)" if phantom else ""),
         license="other",
         task_categories=["image-classification"],
@@ -42,8 +57,11 @@ def render_card(info: dict[str, Any]) -> str:
             "seed": info["seed"],
         },
     )
+
+
+def _banner(info: dict[str, Any]) -> list[str]:
     lines: list[str] = [f"# {_cell(info['title'])} — prepared by medzoo", ""]
-    if phantom:
+    if info.get("data_kind") == "phantom":
         lines += [
             "> **PHANTOM DATA.** These images are synthetic phantoms written by `medzoo datasets synth` "
             "in the dataset's native layout. They test the pipeline; no result on them says anything "
@@ -52,7 +70,11 @@ def render_card(info: dict[str, Any]) -> str:
         ]
     for w in info.get("warnings", []):
         lines += [f"> **{_cell(w)}**", ""]
-    lines += [
+    return lines
+
+
+def _source_and_split(info: dict[str, Any]) -> list[str]:
+    lines = [
         "## Source",
         f"- Dataset id: `{info['id']}`; modality: {_cell(info['modality'])}; task: {info['task']}",
         f"- Citation: {_cell(info['citation'])}",
@@ -64,8 +86,11 @@ def render_card(info: dict[str, Any]) -> str:
         f"- **{_split_text(info)}**, seed {info['seed']}"
         + (f", {info['folds']} folds (fold 0 is the default validation split)" if info.get("folds") else ""),
     ]
-    lines += [f"- {_cell(n)}" for n in info.get("notes", [])]
-    lines += [
+    return lines + [f"- {_cell(n)}" for n in info.get("notes", [])]
+
+
+def _counts(info: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "## Counts per split and class",
         "",
@@ -82,17 +107,25 @@ def render_card(info: dict[str, Any]) -> str:
             "Left out on purpose: " + ", ".join(f"{_cell(k)}: {v}" for k, v in info["excluded"].items()),
             "",
         ]
-    lines += ["## Preprocessing", ""]
+    return lines
+
+
+def _preprocessing(info: dict[str, Any]) -> list[str]:
     steps = info["preprocessing"].get("steps") or []
-    lines += [f"{i + 1}. {_cell(s)}" for i, s in enumerate(steps)]
-    lines += [
+    return [
+        "## Preprocessing",
+        "",
+        *(f"{i + 1}. {_cell(s)}" for i, s in enumerate(steps)),
         "",
         "Parameters: "
         + ", ".join(f"`{_cell(k)}={_cell(v)}`" for k, v in info["preprocessing"]["params"].items()),
         "",
     ]
+
+
+def _audit(info: dict[str, Any]) -> list[str]:
     a = info["leakage_audit"]
-    lines += [
+    return [
         "## Leakage audit",
         f"- Result: **{'passed' if a['passed'] else 'FAILED'}** ({a['rows']} rows, {a['patients']} patient ids)",
         f"- Patients in two splits: {a['patients_in_two_splits']}"
@@ -101,6 +134,10 @@ def render_card(info: dict[str, Any]) -> str:
         f"- Patients / identical images in two folds: {a['patients_in_two_folds']} / {a['identical_images_in_two_folds']}",
         "",
     ]
+
+
+def _dedup_and_skipped(info: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     if info.get("dedup"):
         d = info["dedup"]
         lines += [
@@ -115,8 +152,7 @@ def render_card(info: dict[str, Any]) -> str:
             f"- `{_cell(s['source'])}`: {_cell(s['problem'])}" for s in info["skipped"]
         ]
         lines.append("")
-    card = DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
-    return str(card)
+    return lines
 
 
 def _split_text(info: dict[str, Any]) -> str:

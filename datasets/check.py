@@ -68,6 +68,16 @@ def check(dataset_id: str, raw: str | Path) -> CheckReport:
         for name, n in per_class.items():
             if n == 0:
                 problems.append(Problem(".", f"class {name!r} has no items; the prepared set will lack it"))
+        present = [name for name, n in per_class.items() if n > 0]
+        if adapter.spec.task != "multilabel" and not adapter.spec.eval_only and len(present) < 2:
+            problems.append(
+                Problem(
+                    ".",
+                    f"a {adapter.spec.task} set needs items of at least 2 classes to train on, found only "
+                    f"{present}; the other classes' folders or rows are missing (see the problems above)",
+                    fatal=True,
+                )
+            )
     return CheckReport(dataset_id, raw, scan.layout, scan.records, problems, per_class, dict(scan.excluded))
 
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from medzoo.datasets.imaging import hamming_matrix, perceptual_hash, read_image
 from medzoo.errors import ConfigError
-from medzoo.paths import atomic_write_bytes, atomic_write_json, atomic_write_text
+from medzoo.formats.prepared import read_info, read_manifest, replace_fields, write_info
+from medzoo.storage import location
 
 #: hash bits (of 256) within which two prepared images count as the same picture
 DEFAULT_MAX_HAMMING = 24
@@ -35,7 +36,7 @@ def dedup_against(
     a model selected on val and tested on test has seen them all in some way).
     """
     from medzoo.datasets.card import render_card
-    from medzoo.datasets.prepare import counts_per_split, read_info, read_manifest
+    from medzoo.datasets.prepare import counts_per_split
 
     if not 0 <= max_hamming <= 128:
         raise ConfigError(f"0 <= max_hamming <= 128 must hold, got max_hamming={max_hamming}")
@@ -58,7 +59,7 @@ def dedup_against(
         near[rest] = best <= max_hamming
     drop = exact | near
     report = {
-        "against": str(read_info(prepared_train).get("id", prepared_train)),
+        "against": read_info(prepared_train).id,
         "against_path": str(prepared_train.resolve()),
         "exact": int(exact.sum()),
         "near": int(near.sum()),
@@ -73,9 +74,12 @@ def dedup_against(
 
     buf = io.BytesIO()
     kept.to_parquet(buf, index=False)
-    atomic_write_bytes(prepared_eval / "manifest.parquet", buf.getvalue())
-    info["dedup"] = {k: v for k, v in report.items() if k != "removed_paths"}
-    info["counts"] = counts_per_split(info["classes"], info["task"], kept)
-    atomic_write_json(prepared_eval / "dataset.json", info)
-    atomic_write_text(prepared_eval / "README.md", render_card(info))
+    location(prepared_eval / "manifest.parquet").write_bytes(buf.getvalue())
+    record = replace_fields(
+        info,
+        dedup={k: v for k, v in report.items() if k != "removed_paths"},
+        counts=counts_per_split(info.classes, info.task, kept),
+    )
+    write_info(record, prepared_eval)
+    location(prepared_eval / "README.md").write_text(render_card(record.to_dict()))
     return report

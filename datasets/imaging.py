@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,12 @@ import numpy as np
 from medzoo.errors import DatasetFormatError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
+#: larger images are refused before decoding: a few hundred bytes can declare gigapixels (a bomb);
+#: the largest real inputs (full-field mammograms, ~6000 x 4800) are far below it
+MAX_IMAGE_PIXELS = 100_000_000
+#: smaller images are refused: a 1x1 "image" is a broken export, not data to learn from
+MIN_IMAGE_SIDE = 8
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: files an OS or archiver leaves behind; never data
 STRAY_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".directory", "icon\r"})
 
@@ -65,20 +72,103 @@ def to_uint8(array: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5)
         )
     f = a.astype(np.float64)
     finite = f[np.isfinite(f)]
-    if finite.size == 0:
+    bounds = window_bounds(finite, low_pct=low_pct, high_pct=high_pct) if finite.size else None
+    if bounds is None:
         return np.zeros(a.shape, np.uint8)
-    lo, hi = np.percentile(finite, [low_pct, high_pct])
-    if hi <= lo:
-        lo, hi = float(finite.min()), float(finite.max())
-    if hi <= lo:
-        return np.zeros(a.shape, np.uint8)
+    lo, hi = bounds
     f = np.nan_to_num(f, nan=lo, posinf=hi, neginf=lo)
     return np.clip((f - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
 
 
+def window_bounds(values: np.ndarray, *, low_pct: float, high_pct: float) -> tuple[float, float] | None:
+    """The (low, high) intensity window of non-empty finite ``values``: their percentiles, else min/max.
+
+    None when the values are constant, so the caller decides what a flat image becomes.
+    """
+    lo, hi = (float(x) for x in np.percentile(values, [low_pct, high_pct]))
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi > lo else None
+
+
+def size_problem(width: int, height: int, frames: int = 1) -> str | None:
+    """Why an image of this declared size is refused (degenerate or a decompression bomb), or None."""
+    if width < MIN_IMAGE_SIDE or height < MIN_IMAGE_SIDE:
+        return (
+            f"the image is {width}x{height} pixels; at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} must hold "
+            "(a degenerate image carries nothing to learn); remove or re-export the file"
+        )
+    pixels = width * height * max(frames, 1)
+    if pixels > MAX_IMAGE_PIXELS:
+        frames_text = f" x {frames} frames" if frames > 1 else ""
+        return (
+            f"the header declares {width}x{height}{frames_text} = {pixels} pixels, more than the "
+            f"{MAX_IMAGE_PIXELS} medzoo decodes (a decompression bomb or a broken header); remove the file"
+        )
+    return None
+
+
+def declared_size(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, frames) from the header of PNG, JPEG, BMP or DICOM bytes, without decoding pixels.
+
+    None when the format is not one of those or the header is unreadable (decoding then reports it).
+    """
+    try:
+        if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return width, height, 1
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+        if data[:2] == b"BM" and len(data) >= 26:
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height), 1
+        if len(data) > 132 and data[128:132] == b"DICM":
+            return _dicom_size(data)
+    except (struct.error, ValueError):
+        return None
+    return None
+
+
+#: JPEG start-of-frame markers (baseline, progressive, lossless, ...); C4, C8 and CC are not frames
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int, int] | None:
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 1 if marker == 0xFF else 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _SOF:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height, 1
+        i += 2 + length
+    return None
+
+
+def _dicom_size(data: bytes) -> tuple[int, int, int] | None:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        return int(ds.Columns), int(ds.Rows), int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except Exception:  # pydicom raises many types on broken headers; decoding reports them
+        return None
+
+
+def header_problem(data: bytes) -> str | None:
+    """Why the size that ``data``'s header declares is refused, or None (also when it declares none)."""
+    size = declared_size(data)
+    return None if size is None else size_problem(*size)
+
+
 def verify_image_bytes(data: bytes) -> str | None:
     """Why ``data`` is not a complete PNG/JPEG/DICOM image, or None when it is (decodes it once)."""
-    problem = truncation(data)
+    problem = truncation(data) or header_problem(data)
     if problem is not None:
         return problem
     try:
@@ -98,7 +188,7 @@ def truncation(data: bytes) -> str | None:
         return "empty file (0 bytes)"
     if data[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in data[-1024:]:
         return "truncated JPEG: no end-of-image marker (FFD9); re-download or re-extract the file"
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
+    if data[:8] == PNG_SIGNATURE and b"IEND" not in data[-32:]:
         return "truncated PNG: no IEND chunk; re-download or re-extract the file"
     return None
 
@@ -107,6 +197,10 @@ def decode_image(data: bytes, *, name: str | None = None, grey: bool = False) ->
     """Decode PNG/JPEG/TIFF/BMP/DICOM bytes to uint8 HxW or HxWx3 RGB (``grey`` forces HxW)."""
     import cv2
 
+    prefix = f"{name}: " if name else ""
+    too_big = header_problem(data)
+    if too_big is not None:
+        raise DatasetFormatError(prefix + too_big)
     if len(data) > 132 and data[128:132] == b"DICM":
         img = _decode_dicom(data, name)
     else:
@@ -126,6 +220,9 @@ def decode_image(data: bytes, *, name: str | None = None, grey: bool = False) ->
         img = to_uint8(img)
     if grey and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    degenerate = size_problem(img.shape[1], img.shape[0])
+    if degenerate is not None:  # formats without a header check (TIFF) land here
+        raise DatasetFormatError(prefix + degenerate)
     return np.ascontiguousarray(img)
 
 
@@ -147,15 +244,19 @@ def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarra
 def _decode_dicom(data: bytes, name: str | None) -> np.ndarray:
     import pydicom
 
+    prefix = f"{name}: " if name else ""
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for broken files
-        prefix = f"{name}: " if name else ""
         raise DatasetFormatError(
             f"{prefix}DICOM pixel data cannot be decoded ({exc}); re-download the file"
         ) from exc
     arr = np.asarray(arr)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).any():
+        raise DatasetFormatError(
+            f"{prefix}every pixel is NaN or infinite; the file holds no image, remove or re-export it"
+        )
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = arr.max() - arr
     if arr.ndim == 3 and arr.shape[-1] not in (3, 4):

@@ -18,10 +18,10 @@ import torch
 from torch.utils.data import Dataset
 
 from medzoo.datasets import augment as augmentations
-from medzoo.datasets.imaging import read_image, resize_square
+from medzoo.datasets.imaging import decode_image, resize_square, truncation
 from medzoo.datasets.prepare import read_info, read_manifest
-from medzoo.errors import ConfigError, DatasetError
-from medzoo.paths import atomic_write_bytes
+from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
+from medzoo.storage import location
 
 SPLITS = ("train", "val", "test")
 
@@ -97,15 +97,26 @@ class PreparedDataset(Dataset):
 
     def _decode(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         row = self.manifest.iloc[i]
-        image = resize_square(read_image(self.root / row["path"]), self.image_size)
+        image = resize_square(self._read(row["path"]), self.image_size)
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         mask = None
         if row["mask_path"]:
-            mask = resize_square(
-                read_image(self.root / row["mask_path"], grey=True), self.image_size, nearest=True
-            )
+            mask = resize_square(self._read(row["mask_path"], grey=True), self.image_size, nearest=True)
         return image, mask
+
+    def _read(self, rel: str, *, grey: bool = False) -> np.ndarray:
+        """One image of the set, read only if it lies inside it: a link (to ``/etc/passwd``, say) is refused.
+
+        A prepared set may come from someone else; its manifest's paths are checked when
+        it is read, and the files themselves here, through the storage layer.
+        """
+        path = self.root / rel
+        data = location(path).read_bytes(root=location(self.root))
+        problem = truncation(data)
+        if problem is not None:
+            raise DatasetFormatError(f"{path}: {problem}")
+        return decode_image(data, name=str(path), grey=grey)
 
     def _raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         if self.cache is None:
@@ -160,8 +171,8 @@ class PreparedDataset(Dataset):
                 images[i] = image
                 if mask is not None:
                     masks[i] = mask
-            atomic_write_bytes(img_path, images.tobytes())
-            atomic_write_bytes(mask_path, masks.tobytes())
+            location(img_path).write_bytes(images.tobytes())
+            location(mask_path).write_bytes(masks.tobytes())
         images = np.memmap(img_path, np.uint8, mode="r", shape=(n, s, s, 3))
         masks = np.memmap(mask_path, np.uint8, mode="r", shape=(n, s, s))
         return images, masks

@@ -10,25 +10,29 @@ dataset.json's ``skipped`` and in the card.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-from collections.abc import Iterable
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from medzoo.datasets.audit import audit, require_passed
 from medzoo.datasets.base import ADAPTERS, DatasetAdapter, DatasetSpec, RawRecord
-from medzoo.datasets.card import render_card
 from medzoo.datasets.check import CheckReport, check
 from medzoo.datasets.imaging import encode_png, sha256_bytes
 from medzoo.datasets.phantom import read_marker
 from medzoo.datasets.splits import assign_splits
 from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
-from medzoo.paths import atomic_dir, atomic_write_json, atomic_write_text
+from medzoo.formats import prepared as formats
+from medzoo.formats.prepared import MANIFEST_COLUMNS, DatasetInfo
 
-#: exactly the DESIGN.md manifest columns, in order; adapters may add declared extras (brats: sequence)
-MANIFEST_COLUMNS = ("path", "label", "labels", "patient_id", "split", "fold", "source", "mask_path", "sha256")
+if TYPE_CHECKING:
+    import pandas as pd
+from medzoo.storage import current_umask, location
 
 IMAGE_LEVEL_WARNING = (
     "WARNING: IMAGE-LEVEL SPLIT. Images of one patient can sit in train and test, so test metrics "
@@ -105,17 +109,17 @@ def prepare(
     image_size: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Prepare ``raw`` (a native download or phantom of ``dataset_id``) into ``out``; returns ``out``."""
+    """Prepare ``raw`` (a native download or phantom of ``dataset_id``) into ``out``; returns ``out``.
+
+    ``out`` must not exist; it appears only when complete, and never replaces a
+    folder that another prepare (or anyone) put there meanwhile.
+    """
     adapter = ADAPTERS.get(dataset_id)
-    spec = adapter.spec
     raw = Path(raw).expanduser().resolve()
     out = Path(out).expanduser().resolve()
-    if out.exists():
-        raise ConfigError(
-            f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}"
-        )
+    _require_new(out)
     merged = resolve_params(adapter, params, image_size)
-    validate_split(spec, split)
+    validate_split(adapter.spec, split)
     if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
         raise ConfigError(f"folds >= 2 must hold, got folds={folds!r}", fix="drop --folds or pass --folds 5")
     report = check(dataset_id, raw)
@@ -127,48 +131,146 @@ def prepare(
             + (" ..." if len(fatal) > 3 else ""),
             fix=f"medzoo datasets check {dataset_id} {raw}",
         )
-    protocol, notes = resolve_protocol(spec, split, report.records)
-    marker = read_marker(raw)
-    started = _dt.datetime.now(_dt.timezone.utc)
-
-    with atomic_dir(out) as tmp:
-        rows, skipped = _write_items(adapter, raw, tmp, report.records, merged, progress=progress)
-        if not rows:
-            raise DatasetError(
-                f"no item of {raw} could be preprocessed; first problems: {skipped[:3]}",
-                fix=f"medzoo datasets check {dataset_id} {raw}",
-            )
-        table = pd.DataFrame(rows)
-        dup = table["path"][table["path"].duplicated()]
-        if not dup.empty:
-            raise DatasetError(
-                f"prepared image names must be unique; {dup.iloc[0]} occurs twice in {raw}",
-                fix="remove the duplicate copy from the raw download",
-            )
-        table = assign_splits(table, protocol=protocol, seed=seed, folds=folds, eval_only=spec.eval_only)
-        result = audit(table, protocol=protocol)
-        require_passed(result, where=f"{dataset_id} ({protocol} split, seed {seed})")
-        extras = [c for c in table.columns if c not in MANIFEST_COLUMNS and c not in _INTERNAL]
-        manifest = table[list(MANIFEST_COLUMNS) + extras].reset_index(drop=True)
-        manifest.to_parquet(tmp / "manifest.parquet", index=False)
-        info = _info(
-            spec,
-            manifest,
-            merged,
-            adapter,
-            protocol=protocol,
-            seed=seed,
-            folds=folds,
-            audit_result=result,
-            notes=notes,
-            skipped=skipped,
-            report=report,
-            marker=marker,
-            started=started,
-        )
-        atomic_write_json(tmp / "dataset.json", info)
-        atomic_write_text(tmp / "README.md", render_card(info))
+    protocol, notes = resolve_protocol(adapter.spec, split, report.records)
+    run = _Run(adapter, report, merged, protocol=protocol, seed=seed, folds=folds, notes=notes)
+    with staged_dir(out) as tmp:
+        _write_prepared(run, tmp, out=out, progress=progress)
     return out
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one prepare decided before writing anything."""
+
+    adapter: DatasetAdapter
+    report: CheckReport
+    params: dict[str, Any]
+    protocol: str
+    seed: int
+    folds: int | None
+    notes: list[str]
+
+
+def _write_prepared(run: _Run, tmp: Path, *, out: Path, progress: bool) -> None:
+    """Preprocess, split, audit and write the whole prepared set into the temporary folder ``tmp``."""
+    import pandas as pd
+
+    from medzoo.datasets.card import render_card
+
+    spec, raw, started = run.adapter.spec, run.report.raw, _dt.datetime.now(_dt.timezone.utc)
+    rows, skipped = _write_items(run.adapter, raw, tmp, run.report.records, run.params, progress=progress)
+    if not rows:
+        raise DatasetError(
+            f"no item of {raw} could be preprocessed; first problems: {skipped[:3]}",
+            fix=f"medzoo datasets check {spec.id} {raw}",
+        )
+    table = pd.DataFrame(rows)
+    dup = table["path"][table["path"].duplicated()]
+    if not dup.empty:
+        raise DatasetError(
+            f"prepared image names must be unique; {dup.iloc[0]} occurs twice in {raw}",
+            fix="remove the duplicate copy from the raw download",
+        )
+    table = assign_splits(
+        table, protocol=run.protocol, seed=run.seed, folds=run.folds, eval_only=spec.eval_only
+    )
+    result = audit(table, protocol=run.protocol)
+    require_passed(result, where=f"{spec.id} ({run.protocol} split, seed {run.seed})")
+    extras = [c for c in table.columns if c not in MANIFEST_COLUMNS and c not in _INTERNAL]
+    manifest = table[list(MANIFEST_COLUMNS) + extras].reset_index(drop=True)
+    manifest.to_parquet(tmp / "manifest.parquet", index=False)
+    info = _info(
+        spec,
+        manifest,
+        run.params,
+        run.adapter,
+        protocol=run.protocol,
+        seed=run.seed,
+        folds=run.folds,
+        audit_result=result,
+        notes=run.notes,
+        skipped=skipped,
+        report=run.report,
+        marker=read_marker(raw),
+        started=started,
+    )
+    record = DatasetInfo.from_dict(info, where=f"{out}/dataset.json (being written)")
+    formats.write_info(record, location(tmp), replace=False)
+    location(tmp / "README.md").write_text(render_card(record.to_dict()), replace=False)
+
+
+def _require_new(out: Path) -> None:
+    if os.path.lexists(out):
+        raise ConfigError(
+            f"the output folder must not exist yet, found {out}", fix=f"choose another OUT or remove {out}"
+        )
+    if os.path.lexists(out.parent) and not out.parent.is_dir():
+        raise ConfigError(
+            f"the output folder's parent must be a folder, found a file at {out.parent}",
+            fix="choose an OUT inside a folder",
+        )
+
+
+@contextlib.contextmanager
+def staged_dir(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that becomes ``out`` when the block completes.
+
+    The final step is a rename that refuses to replace anything that appeared at
+    ``out`` meanwhile (a concurrent prepare into the same OUT loses with a clear
+    error instead of silently replacing the winner's set). Folders and files follow
+    the umask, so a team can share prepared sets. Temporary siblings left by killed
+    processes are removed first.
+    """
+    _remove_dead_siblings(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the output folder {out}: {exc.strerror or exc}", fix="choose a writable OUT"
+        ) from None
+    try:
+        yield tmp
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    mode = 0o777 & ~current_umask()
+    for folder, _dirs, _files in os.walk(tmp):
+        os.chmod(folder, mode)  # mkdtemp makes 0700; the files themselves were written under the umask
+    try:
+        if os.path.lexists(out):
+            raise FileExistsError(out)
+        os.rename(tmp, out)  # fails onto a non-empty folder or a file: nothing is replaced
+    except OSError:
+        raise DatasetError(
+            f"{out} appeared while this run was writing it (another prepare or synth into the same OUT?); "
+            "it was not replaced and this run's output was discarded",
+            fix=f"use the folder at {out}, or remove it and run again",
+        ) from None
+
+
+def _remove_dead_siblings(out: Path) -> None:
+    """Remove ``.<name>.partial-<pid>-*`` folders of processes that no longer run (killed prepares)."""
+    if not out.parent.is_dir():
+        return
+    for path in out.parent.glob(f".{out.name}.partial-*"):
+        pid = path.name.removeprefix(f".{out.name}.partial-").split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _INTERNAL = ("official_split", "official_fold", "image_group")
@@ -316,34 +418,14 @@ def _info(
 
 
 def read_info(prepared: str | Path) -> dict[str, Any]:
-    """dataset.json of a prepared folder."""
-    import json
+    """dataset.json of a prepared folder as a dict, validated by :class:`DatasetInfo` first.
 
-    path = Path(prepared) / "dataset.json"
-    if not path.is_file():
-        raise DatasetError(
-            f"{prepared} must be a prepared dataset (with dataset.json); found none",
-            fix="medzoo datasets prepare ID RAW OUT",
-        )
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); re-run prepare") from exc
+    The dict view keeps the callers that index ``info["classes"]`` working; new code
+    reads the record itself with :func:`medzoo.formats.prepared.read_info`.
+    """
+    return formats.read_info(prepared).to_dict()
 
 
 def read_manifest(prepared: str | Path) -> pd.DataFrame:
-    """manifest.parquet of a prepared folder (``labels`` as Python lists)."""
-    path = Path(prepared) / "manifest.parquet"
-    if not path.is_file():
-        raise DatasetError(
-            f"{prepared} must be a prepared dataset (with manifest.parquet); found none",
-            fix="medzoo datasets prepare ID RAW OUT",
-        )
-    df = pd.read_parquet(path)
-    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
-    if missing:
-        raise DatasetError(
-            f"{path} must have the columns {list(MANIFEST_COLUMNS)}; missing {missing}; re-run prepare"
-        )
-    df["labels"] = df["labels"].map(lambda v: [str(x) for x in v])
-    return df
+    """manifest.parquet of a prepared folder, schema-checked (``labels`` as Python lists)."""
+    return formats.read_manifest(prepared)

@@ -1,4 +1,7 @@
-"""The studies' preprocessing as named, parameterised step functions (PAPERS.md).
+"""The studies' preprocessing as named, parameterised step functions.
+
+The brain study's ROI crop (figshare-brain, reused for kaggle-brain-mri) and the ALL study's
+CIELAB k-means background removal (Ghaderzadeh et al. 2022) are written out here.
 
 Each step is a pure function of arrays and parameters so it can be unit-tested
 and its parameters written verbatim into dataset.json.
@@ -89,11 +92,7 @@ def background_mask_lab_kmeans(
     if stride < 1:
         raise ConfigError(f"stride >= 1 must hold, got stride={stride}")
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    cv2.setRNGSeed(seed)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, _, centres = cv2.kmeans(
-        np.ascontiguousarray(lab[::stride]), k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS
-    )
+    centres = kmeans(lab[::stride], k, attempts=attempts, rng=np.random.default_rng(seed))
     labels = ((lab[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
     darkest = centres[int(np.argmin(centres[:, 0]))]
     fg = np.flatnonzero(np.linalg.norm(centres - darkest, axis=1) <= merge)
@@ -101,6 +100,57 @@ def background_mask_lab_kmeans(
     if close > 1:
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     return mask
+
+
+def kmeans(
+    points: np.ndarray,
+    k: int,
+    *,
+    attempts: int,
+    rng: np.random.Generator,
+    iterations: int = 20,
+    eps: float = 0.5,
+) -> np.ndarray:
+    """k-means++ seeded Lloyd iterations; the centres (k, D) of the most compact of ``attempts`` runs.
+
+    Written out with a local generator instead of ``cv2.kmeans``, whose seeding is
+    OpenCV's process-wide RNG (``cv2.setRNGSeed``): a library must not reseed it.
+    Stops when no centre moves more than ``eps``, after ``iterations`` at most.
+    """
+    pts = np.asarray(points, np.float64)
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(max(attempts, 1)):
+        centres = _kmeans_pp(pts, k, rng)
+        for _ in range(iterations):
+            labels = _nearest(pts, centres)
+            moved = np.array(
+                [pts[labels == j].mean(axis=0) if (labels == j).any() else centres[j] for j in range(k)]
+            )
+            shift, centres = float(np.abs(moved - centres).max()), moved
+            if shift <= eps:
+                break
+        labels = _nearest(pts, centres)
+        compactness = float(((pts - centres[labels]) ** 2).sum())
+        if best is None or compactness < best[0]:
+            best = (compactness, centres)
+    assert best is not None
+    return best[1].astype(np.float32)
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+
+
+def _kmeans_pp(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ initial centres: each next one drawn with probability proportional to D(x)^2."""
+    centres = [points[int(rng.integers(len(points)))]]
+    d2 = ((points - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        total = d2.sum()
+        i = int(rng.choice(len(points), p=d2 / total)) if total > 0 else int(rng.integers(len(points)))
+        centres.append(points[i])
+        d2 = np.minimum(d2, ((points - points[i]) ** 2).sum(axis=1))
+    return np.array(centres)
 
 
 def apply_mask(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

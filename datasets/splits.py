@@ -15,9 +15,12 @@ as validation and the other folds as training. The test split never has a fold.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from medzoo.errors import ConfigError
 

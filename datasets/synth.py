@@ -6,8 +6,8 @@ from pathlib import Path
 
 from medzoo.datasets.base import ADAPTERS
 from medzoo.datasets.phantom import write_marker
+from medzoo.datasets.prepare import staged_dir
 from medzoo.errors import ConfigError
-from medzoo.paths import atomic_dir
 
 
 def synthesize(dataset_id: str, out: str | Path, *, patients: int = 24, seed: int = 0) -> Path:
@@ -17,8 +17,10 @@ def synthesize(dataset_id: str, out: str | Path, *, patients: int = 24, seed: in
     at its root so that prepared sets and cards built on it say "phantom".
     """
     adapter = ADAPTERS.get(dataset_id)
-    if patients < 1:
-        raise ConfigError(f"patients >= 1 must hold, got patients={patients}")
+    least = max(1, adapter.min_phantom_patients)
+    if patients < least:
+        why = f" (a {dataset_id} phantom puts every class into every split)" if least > 1 else ""
+        raise ConfigError(f"patients >= {least} must hold, got patients={patients}{why}", fix="--patients 24")
     out = Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         raise ConfigError(
@@ -27,7 +29,7 @@ def synthesize(dataset_id: str, out: str | Path, *, patients: int = 24, seed: in
         )
     if out.exists():
         out.rmdir()
-    with atomic_dir(out) as tmp:
+    with staged_dir(out) as tmp:  # appears complete, follows the umask, never replaces
         adapter.synthesize(tmp, patients=patients, seed=seed)
         write_marker(tmp, dataset_id=dataset_id, patients=patients, seed=seed)
     return out

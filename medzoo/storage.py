@@ -419,10 +419,12 @@ def _read_local(path: Path, max_bytes: int | None) -> bytes:
                 fix="replace the link by the file itself",
             ) from None
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise StorageError(f"{path} is {kind}; a file was expected there")
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise StorageError(f"{path} is not a regular file")
         _check_size(location(path), st.st_size, max_bytes)
         return fh.read()
 

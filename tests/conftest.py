@@ -113,7 +113,7 @@ def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_
     import pandas as pd
     import ray
 
-    from medzoo import datasets
+    from medzoo.formats.run import BestTrial, Interval, RunBudget, RunInfo, RunResources, TrialRecord
     from medzoo.search.evaluation import evaluate_test
     from medzoo.search.trial import DataInfo, train_trial
 
@@ -153,40 +153,34 @@ def build_tiny_run(prepared: Path, out: Path, *, configs=TINY_RUN_CONFIGS, test_
         )
     pd.DataFrame(rows).to_parquet(out / "results.parquet")
     best = order[0]
-    (out / "best.json").write_text(
-        json.dumps(
-            {
-                "trial_id": best["trial_id"],
-                "config": dict(configs[int(best["trial_id"][1:])]),
-                "val": {key: v for key, v in best.items() if key.startswith("val_")},
-                "test": json.loads((out / "trials" / best["trial_id"] / "test_metrics.json").read_text())[
-                    "metrics"
-                ],
-            }
-        )
-    )
-    (out / "run.json").write_text(
-        json.dumps(
-            {
-                "dataset": data.dataset,
-                "prepared": str(Path(prepared).resolve()),
-                "recipe": None,
-                "space": {"lr": [c["lr"] for c in configs]},
-                "scheduler": "fifo",
-                "search": "grid",
-                "objectives": ["val_metric"],
-                "samples": len(configs),
-                "budget": None,
-                "started": started,
-                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "smoke": True,
-                "ray_version": ray.__version__,
-                "primary_metric": primary,
-                "mode": "max",
-                "data_kind": datasets.read_info(prepared).get("data_kind"),
-            }
-        )
-    )
+    best_dir = out / "trials" / best["trial_id"]
+    test = json.loads((best_dir / "test_metrics.json").read_text())["metrics"]
+    BestTrial(
+        trial_id=best["trial_id"],
+        config=TrialRecord.read(best_dir),
+        val={key: float(v) for key, v in best.items() if key.startswith("val_") and v is not None},
+        test={name: Interval(**m) for name, m in test.items()},
+        params=best.get("params"),
+        gmacs=best.get("gmacs"),
+    ).write(out)
+    RunInfo(
+        dataset=data.dataset,
+        prepared=str(Path(prepared).resolve()),
+        space_file="tests/conftest.py:TINY_RUN_CONFIGS",
+        space={"lr": [c["lr"] for c in configs]},
+        scheduler="fifo",
+        search="random",
+        samples=len(configs),
+        budget=RunBudget(samples=len(configs), epochs=max(c["epochs"] for c in configs)),
+        resources=RunResources(cpus_per_trial=1),
+        test_top_k=test_top_k,
+        resamples=200,
+        smoke=True,
+        started=started,
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        primary_metric=primary,
+        ray_version=ray.__version__,
+    ).write(out)
     return out
 
 

@@ -45,7 +45,9 @@ def synth(
     from medzoo.cli.common import console
 
     path = datasets.synthesize(dataset_id, out, patients=patients, seed=seed)
-    console().print(f"wrote a {dataset_id} phantom ({patients} patients, seed {seed}) to {path}")
+    console().print(
+        f"wrote a {dataset_id} phantom ({patients} patients, seed {seed}) to {path}", markup=False
+    )
 
 
 @app.command()
@@ -59,13 +61,13 @@ def check(
 
     report = datasets.check(dataset_id, raw)
     c = console()
-    for problem in report.problems:
-        c.print(f"{'FATAL' if problem.fatal else 'problem'}: {problem}", markup=False)
+    for problem in report.problems:  # one line each, never wrapped: tools grep them by path
+        c.print(f"{'FATAL' if problem.fatal else 'problem'}: {problem}", markup=False, soft_wrap=True)
     for name, n in report.counts.items():
-        c.print(f"  {name}: {n}", markup=False)
+        c.print(f"  {name}: {n}", markup=False, soft_wrap=True)
     for reason, n in report.excluded.items():
-        c.print(f"  left out ({reason}): {n}", markup=False)
-    c.print(report.summary(), markup=False)
+        c.print(f"  left out ({reason}): {n}", markup=False, soft_wrap=True)
+    c.print(report.summary(), markup=False, soft_wrap=True)
     if not report.usable:
         raise typer.Exit(1)
 
@@ -87,15 +89,17 @@ def prepare(
     """Preprocess, split and audit a raw download into the prepared layout (written atomically)."""
     from medzoo import datasets
     from medzoo.cli.common import console
+    from medzoo.formats.prepared import read_info
 
     path = datasets.prepare(dataset_id, raw, out, split=split, folds=folds, seed=seed, image_size=image_size)
-    info = datasets.read_info(path)
+    info = read_info(path)
     c = console()
-    for warning in info["warnings"]:
-        c.print(f"[bold red]{warning}[/]")
-    counts = ", ".join(f"{s} {v['total']}" for s, v in info["counts"].items())
+    for warning in info.warnings:
+        c.print(warning, style="bold red", markup=False, soft_wrap=True)
+    counts = ", ".join(f"{s} {v['total']}" for s, v in info.counts.items())
     c.print(
-        f"prepared {info['images']} images ({counts}); {info['split_protocol']} split; leakage audit "
-        f"{'passed' if info['leakage_audit']['passed'] else 'FAILED'}; skipped {len(info['skipped'])} -> {path}",
+        f"prepared {info.images} images ({counts}); {info.split_protocol} split; leakage audit "
+        f"{'passed' if info.leakage_audit.passed else 'FAILED'}; skipped {len(info.skipped)} -> {path}",
         markup=False,
+        soft_wrap=True,
     )

@@ -1,4 +1,4 @@
-"""all-leukemia: both published variants built by hand from DATASETS.md, broken inputs, and the phantom."""
+"""all-leukemia: both published variants built by hand from the datasets' published descriptions, broken inputs, and the phantom."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """BraTS 2019 grade: folder layout, optional CSV cross-checks, slice selection, the phantom end to end.
 
-The hand-made volumes are written here with nibabel from DATASETS.md (odd sizes,
+The hand-made volumes are written here with nibabel from the datasets' published descriptions (odd sizes,
 float and integer dtypes), independently of the phantom writer.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from medzoo import datasets
-from medzoo.datasets import brats19
 from medzoo.datasets.base import ADAPTERS
+from medzoo.datasets.sources import brats19
 from medzoo.errors import DatasetFormatError
 
 ADAPTER = ADAPTERS.get("brats19-grade")

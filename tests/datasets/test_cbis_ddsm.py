@@ -1,6 +1,6 @@
 """CBIS-DDSM mass: CSV quirks, DICOM files joined by header UIDs, ROI geometry, both layouts, the phantom.
 
-The hand-made fixtures here are written from DATASETS.md with pydicom and raw
+The hand-made fixtures here are written from the datasets' published descriptions with pydicom and raw
 bytes, not with the phantom writer, so a misreading of the format shows up.
 """
 
@@ -16,8 +16,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from medzoo import datasets
-from medzoo.datasets import cbis_ddsm
 from medzoo.datasets.base import ADAPTERS
+from medzoo.datasets.sources import cbis_ddsm
 from medzoo.errors import ConfigError, DatasetFormatError
 
 ADAPTER = ADAPTERS.get("cbis-ddsm-mass")

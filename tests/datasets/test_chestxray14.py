@@ -1,6 +1,6 @@
 """ChestX-ray14: both Data_Entry CSVs, both image layouts, split lists, boxes, the phantom end to end.
 
-The hand-made downloads are written here byte by byte from DATASETS.md (trailing
+The hand-made downloads are written here byte by byte from the datasets' published descriptions (trailing
 commas, ``Patient Sex``, ``058Y`` ages, unquoted bracket commas), not by the phantom.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from medzoo import datasets
-from medzoo.datasets import chestxray14
 from medzoo.datasets.base import ADAPTERS
+from medzoo.datasets.sources import chestxray14
 
 ADAPTER = ADAPTERS.get("chestxray14")
 

@@ -1,4 +1,4 @@
-"""figshare-brain: the MATLAB v7.3 reader on files written from DATASETS.md (not by the phantom code),
+"""figshare-brain: the MATLAB v7.3 reader on files written from the datasets' published descriptions (not by the phantom code),
 broken inputs, and the prepared phantom (official cvind folds, masks, class-dependent tumour sites)."""
 
 from __future__ import annotations

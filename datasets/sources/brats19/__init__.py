@@ -10,7 +10,6 @@ splits stay patient-level.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import struct
@@ -19,16 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from medzoo.datasets.base import (
-    DatasetAdapter,
-    DatasetSpec,
-    PreparedItem,
-    Problem,
-    RawRecord,
-    Scan,
-    register_dataset,
+from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
+from medzoo.datasets.imaging import is_stray, resize_square, size_problem, window_bounds
+from medzoo.datasets.readers import (
+    check_window_params,
+    files_named_like_folders,
+    find_named,
+    read_csv,
+    safe_key,
 )
-from medzoo.datasets.imaging import is_stray, resize_square
 from medzoo.errors import ConfigError, DatasetFormatError
 
 SEQUENCES = ("t1", "t1ce", "t2", "flair")
@@ -68,9 +66,9 @@ SPEC = DatasetSpec(
 )
 
 
-@register_dataset
 class Brats19Grade(DatasetAdapter):
     spec = SPEC
+    min_phantom_patients = 4  # 2 per grade
     default_params: dict[str, Any] = {
         "slices": 20,  # axial slices kept per patient, centred on the largest tumour area (the study's 20)
         "sequences": list(SEQUENCES),
@@ -99,6 +97,9 @@ class Brats19Grade(DatasetAdapter):
                 )
             )
             return Scan(records=[], problems=problems, layout="brats-training")
+        problems += files_named_like_folders(
+            Path(), [p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()], GRADES, str.lower
+        )
         found: dict[str, str] = {}
         for grade_dir in grade_dirs:
             grade = grade_dir.name.lower()
@@ -161,7 +162,7 @@ class Brats19Grade(DatasetAdapter):
                 )
                 items.append(
                     PreparedItem(
-                        key=f"{_safe(record.patient_id)}_z{z:03d}_{seq}",
+                        key=f"{safe_key(record.patient_id)}_z{z:03d}_{seq}",
                         image=image,
                         mask=mask * 255,
                         # image_group: an image-level split keeps a slice's sequences together (the study's
@@ -176,7 +177,7 @@ class Brats19Grade(DatasetAdapter):
         return items
 
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
-        from medzoo.datasets.brats19_phantom import write_phantom
+        from medzoo.datasets.sources.brats19.phantom import write_phantom
 
         write_phantom(Path(out), patients=patients, seed=seed)
 
@@ -202,11 +203,10 @@ def scale_volume(vol: np.ndarray, *, low_pct: float, high_pct: float) -> np.ndar
     brain = v[v != 0]
     if brain.size == 0:
         return np.zeros(v.shape, np.uint8)
-    lo, hi = np.percentile(brain, [low_pct, high_pct])
-    if hi <= lo:
-        lo, hi = float(brain.min()), float(brain.max())
-    if hi <= lo:
+    bounds = window_bounds(brain, low_pct=low_pct, high_pct=high_pct)
+    if bounds is None:
         return (v != 0).astype(np.uint8) * 255
+    lo, hi = bounds
     out = np.clip((v - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255)
     out[v == 0] = 0  # background stays black
     return out.astype(np.uint8)
@@ -224,18 +224,8 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
     unknown = [s for s in p["sequences"] if s not in SEQUENCES]
     if unknown or not p["sequences"]:
         raise ConfigError(f"sequences must be a non-empty subset of {list(SEQUENCES)}, got {p['sequences']}")
-    if int(p["image_size"]) < 8:
-        raise ConfigError(f"image_size >= 8 must hold, got image_size={p['image_size']}")
-    if not 0.0 <= float(p["window_low_pct"]) < float(p["window_high_pct"]) <= 100.0:
-        raise ConfigError(
-            "0 <= window_low_pct < window_high_pct <= 100 must hold, got "
-            f"window_low_pct={p['window_low_pct']}, window_high_pct={p['window_high_pct']}"
-        )
+    check_window_params(p)
     return p
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
 
 
 # ---------------------------------------------------------------------- files
@@ -304,6 +294,9 @@ def verify_nifti(path: Path) -> str | None:
         return f"not a readable NIfTI file ({type(exc).__name__}: {exc})"
     if len(shape) != 3:
         return f"a BraTS volume must be 3-D, found shape {shape}"
+    why = size_problem(shape[0], shape[1], shape[2])  # checked before a single voxel is decompressed
+    if why is not None:
+        return why.replace("image", "volume").replace("pixels", "voxels")
     size = os.path.getsize(path)
     if path.name.lower().endswith(".gz"):
         with open(path, "rb") as fh:
@@ -319,6 +312,9 @@ def verify_nifti(path: Path) -> str | None:
 def _read_volume(path: Path) -> np.ndarray:
     import nibabel as nib
 
+    why = verify_nifti(path)  # the header's dims and the file's size, before decompressing a voxel
+    if why is not None:
+        raise DatasetFormatError(f"{path}: {why}")
     try:
         data = np.asarray(nib.load(str(path)).dataobj)
     except Exception as exc:  # nibabel, gzip and zlib raise many types on broken files
@@ -329,33 +325,31 @@ def _read_volume(path: Path) -> np.ndarray:
         data = data[..., 0]
     if data.ndim != 3:
         raise DatasetFormatError(f"{path}: a BraTS volume must be 3-D, found shape {data.shape}")
+    if data.dtype.kind == "f" and not np.isfinite(data).any():
+        raise DatasetFormatError(f"{path}: every voxel is NaN or infinite; re-download the patient")
     return data
 
 
-def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        rows = [
-            {h: v.strip() for h, v in zip(header, r, strict=False)}
-            for r in reader
-            if any(v.strip() for v in r)
-        ]
-    return header, rows
-
-
-def _find(raw: Path, name: str) -> Path | None:
-    hits = sorted(p for p in raw.rglob("*") if p.is_file() and p.name.lower() == name and not is_stray(p))
-    return hits[0] if hits else None
+def _optional_csv(raw: Path, name: str, problems: list[Problem]) -> tuple[str, list[str], list[dict]] | None:
+    """(relative path, header, rows) of the optional CSV ``name``; None when absent or unreadable."""
+    paths = find_named(raw, name)
+    if not paths:
+        return None
+    rel = paths[0].relative_to(raw).as_posix()
+    try:
+        header, rows = read_csv(paths[0], where=rel)
+    except DatasetFormatError as exc:
+        problems.append(Problem(rel, f"{exc.message.removeprefix(rel + ': ')}; not cross-checked"))
+        return None
+    return rel, header, rows
 
 
 def _cross_check_mapping(raw: Path, grades: dict[str, str], problems: list[Problem]) -> None:
     """name_mapping.csv, if present, must agree with the folders on every patient it names."""
-    path = _find(raw, "name_mapping.csv")
-    if path is None:
+    table = _optional_csv(raw, "name_mapping.csv", problems)
+    if table is None:
         return
-    rel = path.relative_to(raw).as_posix()
-    header, rows = _read_table(path)
+    rel, header, rows = table
     id_col = next((h for h in header if "2019" in h and "id" in h), None)
     if "grade" not in header or id_col is None:
         problems.append(
@@ -367,9 +361,7 @@ def _cross_check_mapping(raw: Path, grades: dict[str, str], problems: list[Probl
         return
     for n, row in enumerate(rows, start=1):
         pid, grade = row.get(id_col, ""), row.get("grade", "").lower()
-        if pid not in grades:
-            problems.append(Problem(rel, f"row {n}: {pid} points nowhere: no patient folder of that name"))
-        elif grade != grades[pid]:
+        if _known(rel, n, pid, grades, problems) and grade != grades[pid]:
             problems.append(
                 Problem(
                     rel,
@@ -381,11 +373,10 @@ def _cross_check_mapping(raw: Path, grades: dict[str, str], problems: list[Probl
 
 def _cross_check_survival(raw: Path, grades: dict[str, str], problems: list[Problem]) -> None:
     """survival_data.csv, if present, covers HGG patients only, all of them present."""
-    path = _find(raw, "survival_data.csv")
-    if path is None:
+    table = _optional_csv(raw, "survival_data.csv", problems)
+    if table is None:
         return
-    rel = path.relative_to(raw).as_posix()
-    header, rows = _read_table(path)
+    rel, header, rows = table
     id_col = next((h for h in header if h.replace("_", "") in ("brats19id", "bratsid", "id")), None)
     if id_col is None:
         problems.append(
@@ -394,11 +385,17 @@ def _cross_check_survival(raw: Path, grades: dict[str, str], problems: list[Prob
         return
     for n, row in enumerate(rows, start=1):
         pid = row.get(id_col, "")
-        if pid not in grades:
-            problems.append(Problem(rel, f"row {n}: {pid} points nowhere: no patient folder of that name"))
-        elif grades[pid] != "hgg":
+        if _known(rel, n, pid, grades, problems) and grades[pid] != "hgg":
             problems.append(
                 Problem(
                     rel, f"row {n}: survival data covers HGG patients only, but {pid} lies in the LGG folder"
                 )
             )
+
+
+def _known(rel: str, n: int, pid: str, grades: dict[str, str], problems: list[Problem]) -> bool:
+    """True when row ``n`` of ``rel`` names a patient folder; else records the dangling row."""
+    if pid in grades:
+        return True
+    problems.append(Problem(rel, f"row {n}: {pid} points nowhere: no patient folder of that name"))
+    return False

@@ -11,7 +11,6 @@ from the full mammogram around the mask at a fixed size, not taken from the crop
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -21,16 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from medzoo.datasets.base import (
-    DatasetAdapter,
-    DatasetSpec,
-    PreparedItem,
-    Problem,
-    RawRecord,
-    Scan,
-    register_dataset,
-)
-from medzoo.datasets.imaging import is_stray, read_image, resize_square, to_uint8
+from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
+from medzoo.datasets.imaging import header_problem, read_image, resize_square, size_problem, to_uint8
+from medzoo.datasets.readers import check_window_params, find_named, iter_files, read_csv, safe_key
 from medzoo.errors import ConfigError, DatasetFormatError
 
 SPEC = DatasetSpec(
@@ -99,9 +91,9 @@ class _Image:
     cols: int
 
 
-@register_dataset
 class CbisDdsmMass(DatasetAdapter):
     spec = SPEC
+    min_phantom_patients = 4  # 2 per split
     default_params: dict[str, Any] = {
         "roi_size_px": None,  # fixed ROI side in pixels of the full mammogram; None -> roi_fraction
         "roi_fraction": 0.2,  # ROI side as a share of the mammogram's shorter side (~600 px = 30 mm at 50 um)
@@ -135,6 +127,7 @@ class CbisDdsmMass(DatasetAdapter):
         for split in ("train", "test"):
             if split in csvs:
                 records += _join_csv(raw, csvs[split], split, index, problems)
+        records = _drop_repeated_cases(records, problems)
         both = sorted(
             {r.patient_id for r in records if r.official_split == "train"}
             & {r.patient_id for r in records if r.official_split == "test"}
@@ -175,7 +168,7 @@ class CbisDdsmMass(DatasetAdapter):
 
     # ------------------------------------------------------------------ synthesize
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
-        from medzoo.datasets.cbis_ddsm_phantom import write_phantom
+        from medzoo.datasets.sources.cbis_ddsm.phantom import write_phantom
 
         write_phantom(Path(out), patients=patients, seed=seed)
 
@@ -215,13 +208,7 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"0 < roi_fraction <= 1 must hold, got roi_fraction={p['roi_fraction']}")
     if float(p["fit_margin"]) < 0:
         raise ConfigError(f"fit_margin >= 0 must hold, got fit_margin={p['fit_margin']}")
-    if int(p["image_size"]) < 8:
-        raise ConfigError(f"image_size >= 8 must hold, got image_size={p['image_size']}")
-    if not 0.0 <= float(p["window_low_pct"]) < float(p["window_high_pct"]) <= 100.0:
-        raise ConfigError(
-            "0 <= window_low_pct < window_high_pct <= 100 must hold, got "
-            f"window_low_pct={p['window_low_pct']}, window_high_pct={p['window_high_pct']}"
-        )
+    check_window_params(p)
     return p
 
 
@@ -229,7 +216,7 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _find_named(raw: Path, name: str) -> Path | None:
-    hits = sorted(p for p in raw.rglob("*") if p.name.lower() == name and p.is_file() and not is_stray(p))
+    hits = find_named(raw, name)
     return hits[0] if hits else None
 
 
@@ -251,21 +238,13 @@ def _find_case_csvs(raw: Path, problems: list[Problem]) -> dict[str, Path]:
     return found
 
 
-def read_case_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_case_csv(path: Path, *, where: str | None = None) -> tuple[list[str], list[dict[str, str]]]:
     """Rows of a case CSV as dicts with normalised column names; values stripped, ``NA`` kept as a string.
 
-    The csv module (newline="") handles the CRLF line ends and the quoted last field
-    with its embedded newline; stripping removes that newline from every path.
+    The csv module handles the CRLF line ends and the quoted last field with its
+    embedded newline; stripping removes that newline from every path.
     """
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [normalise_column(h) for h in next(reader, [])]
-        rows = []
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue
-            rows.append({h: v.strip() for h, v in zip(header, values, strict=False)})
-    return header, rows
+    return read_csv(path, normalise=normalise_column, where=where)
 
 
 def _split_csv_path(value: str) -> tuple[str, str, str] | None:
@@ -281,9 +260,9 @@ def _join_csv(
 ) -> list[RawRecord]:
     rel_csv = csv_path.relative_to(raw).as_posix()
     try:
-        header, rows = read_case_csv(csv_path)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(Problem(rel_csv, f"the case CSV cannot be read ({exc}); re-download it", fatal=True))
+        header, rows = read_case_csv(csv_path, where=rel_csv)
+    except DatasetFormatError as exc:
+        problems.append(Problem(rel_csv, _unprefixed(exc, rel_csv), fatal=True))
         return []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -298,92 +277,125 @@ def _join_csv(
         return []
     records: list[RawRecord] = []
     for n, row in enumerate(rows, start=1):
-        where = (
-            f"row {n} (patient {row.get('patient_id', '?')}, abnormality {row.get('abnormality_id', '?')})"
-        )
-        pathology = row["pathology"].upper()
-        if pathology not in PATHOLOGY:
-            problems.append(
-                Problem(
-                    rel_csv,
-                    f"{where}: pathology must be one of {', '.join(PATHOLOGY)}, got {row['pathology']!r}; "
-                    "fix the row or remove it",
-                )
-            )
-            continue
-        full_ref = _split_csv_path(row["image_file_path"])
-        crop_ref = _split_csv_path(row["cropped_image_file_path"])
-        mask_ref = _split_csv_path(row["roi_mask_file_path"])
-        if full_ref is None or crop_ref is None or mask_ref is None:
-            problems.append(
-                Problem(
-                    rel_csv,
-                    f"{where}: file paths must read <case>/<StudyInstanceUID>/<SeriesInstanceUID>/<file>, got "
-                    f"{row['image_file_path']!r}, {row['roi_mask_file_path']!r}; re-download the CSV",
-                )
-            )
-            continue
-        fulls = _series(index, full_ref)
-        if not fulls:
-            problems.append(
-                Problem(
-                    rel_csv,
-                    f"{where}: image file path {row['image_file_path']} points nowhere: no image with "
-                    f"SeriesInstanceUID {full_ref[2]} under the raw folder; download that series",
-                )
-            )
-            continue
-        full = max(fulls, key=lambda im: (im.description.lower().startswith("full"), im.rows * im.cols))
-        if full.patient_id and full.patient_id != full_ref[0]:
-            problems.append(
-                Problem(
-                    full.rel,
-                    f"PatientID {full.patient_id!r} should equal the CSV case {full_ref[0]!r} ({where} of "
-                    f"{rel_csv}); the file was joined by its SeriesInstanceUID, check that it is the right image",
-                )
-            )
-        candidates = {
-            im.rel: im for im in _series(index, crop_ref) + _series(index, mask_ref) if im.rel != full.rel
-        }
-        mask = _pick_mask(full, list(candidates.values()))
-        if mask is None:
-            problems.append(
-                Problem(
-                    rel_csv,
-                    f"{where}: ROI mask file path {row['roi_mask_file_path']} points nowhere: the series "
-                    f"{mask_ref[2]} / {crop_ref[2]} hold no image of the full mammogram's size "
-                    f"{full.rows}x{full.cols} (the mask); download the ROI series",
-                )
-            )
-            continue
-        crop = next((im.rel for im in candidates.values() if im.rel != mask.rel), "")
-        label = PATHOLOGY[pathology]
-        case = full_ref[0]
-        records.append(
-            RawRecord(
-                source=full.rel,
-                label=label,
-                labels=(SPEC.classes[label],),
-                patient_id=row["patient_id"],
-                official_split=split,
-                extra={
-                    "key": _safe_key(f"{case}_{row['abnormality_id']}"),
-                    "full": full.rel,
-                    "mask": mask.rel,
-                    "crop": crop,
-                    "csv": rel_csv,
-                    "row": n,
-                    "pathology": row["pathology"],
-                    "abnormality_id": row["abnormality_id"],
-                    "mass_shape": row.get("mass_shape", ""),
-                    "mass_margins": row.get("mass_margins", ""),
-                    "breast_density": row.get("breast_density", ""),
-                    "view": row.get("image_view", ""),
-                    "laterality": row.get("left_or_right_breast", ""),
-                },
-            )
-        )
+        record = _row_record(n, row, split=split, rel_csv=rel_csv, index=index, problems=problems)
+        if record is not None:
+            records.append(record)
     return records
+
+
+def _row_record(
+    n: int,
+    row: dict[str, str],
+    *,
+    split: str,
+    rel_csv: str,
+    index: dict[str, list[_Image]],
+    problems: list[Problem],
+) -> RawRecord | None:
+    """Row ``n`` joined to its image files by UID, or None after recording why it cannot be."""
+    where = f"row {n} (patient {row.get('patient_id', '?')}, abnormality {row.get('abnormality_id', '?')})"
+    pathology = row["pathology"].upper()
+    if pathology not in PATHOLOGY:
+        problems.append(
+            Problem(
+                rel_csv,
+                f"{where}: pathology must be one of {', '.join(PATHOLOGY)}, got {row['pathology']!r}; "
+                "fix the row or remove it",
+            )
+        )
+        return None
+    full_ref = _split_csv_path(row["image_file_path"])
+    crop_ref = _split_csv_path(row["cropped_image_file_path"])
+    mask_ref = _split_csv_path(row["roi_mask_file_path"])
+    if full_ref is None or crop_ref is None or mask_ref is None:
+        problems.append(
+            Problem(
+                rel_csv,
+                f"{where}: file paths must read <case>/<StudyInstanceUID>/<SeriesInstanceUID>/<file>, got "
+                f"{row['image_file_path']!r}, {row['roi_mask_file_path']!r}; re-download the CSV",
+            )
+        )
+        return None
+    fulls = _series(index, full_ref)
+    if not fulls:
+        problems.append(
+            Problem(
+                rel_csv,
+                f"{where}: image file path {row['image_file_path']} points nowhere: no image with "
+                f"SeriesInstanceUID {full_ref[2]} under the raw folder; download that series",
+            )
+        )
+        return None
+    full = max(fulls, key=lambda im: (im.description.lower().startswith("full"), im.rows * im.cols))
+    if full.patient_id and full.patient_id != full_ref[0]:
+        problems.append(
+            Problem(
+                full.rel,
+                f"PatientID {full.patient_id!r} should equal the CSV case {full_ref[0]!r} ({where} of "
+                f"{rel_csv}); the file was joined by its SeriesInstanceUID, check that it is the right image",
+            )
+        )
+    candidates = {
+        im.rel: im for im in _series(index, crop_ref) + _series(index, mask_ref) if im.rel != full.rel
+    }
+    mask = _pick_mask(full, list(candidates.values()))
+    if mask is None:
+        problems.append(
+            Problem(
+                rel_csv,
+                f"{where}: ROI mask file path {row['roi_mask_file_path']} points nowhere: the series "
+                f"{mask_ref[2]} / {crop_ref[2]} hold no image of the full mammogram's size "
+                f"{full.rows}x{full.cols} (the mask); download the ROI series",
+            )
+        )
+        return None
+    crop = next((im.rel for im in candidates.values() if im.rel != mask.rel), "")
+    label = PATHOLOGY[pathology]
+    case = full_ref[0]
+    return RawRecord(
+        source=full.rel,
+        label=label,
+        labels=(SPEC.classes[label],),
+        patient_id=row["patient_id"],
+        official_split=split,
+        extra={
+            "key": safe_key(f"{case}_{row['abnormality_id']}"),
+            "full": full.rel,
+            "mask": mask.rel,
+            "crop": crop,
+            "csv": rel_csv,
+            "row": n,
+            "pathology": row["pathology"],
+            "abnormality_id": row["abnormality_id"],
+            "mass_shape": row.get("mass_shape", ""),
+            "mass_margins": row.get("mass_margins", ""),
+            "breast_density": row.get("breast_density", ""),
+            "view": row.get("image_view", ""),
+            "laterality": row.get("left_or_right_breast", ""),
+        },
+    )
+
+
+def _drop_repeated_cases(records: list[RawRecord], problems: list[Problem]) -> list[RawRecord]:
+    """Rows describing one case and abnormality twice would collide in prepare: the first row is used.
+
+    Found here, so that ``check`` reports what ``prepare`` would otherwise refuse.
+    """
+    seen: dict[tuple[str, str], RawRecord] = {}
+    kept: list[RawRecord] = []
+    for r in records:  # within one CSV; a case in both CSVs is the official split's leak, reported below
+        first = seen.setdefault((r.extra["csv"], r.extra["key"]), r)
+        if first is not r:
+            problems.append(
+                Problem(
+                    r.extra["csv"],
+                    f"row {r.extra['row']}: case {r.extra['key']} is described again (first: row "
+                    f"{first.extra['row']} of {first.extra['csv']}); the later row is not used",
+                )
+            )
+            continue
+        kept.append(r)
+    return kept
 
 
 def _series(index: dict[str, list[_Image]], ref: tuple[str, str, str]) -> list[_Image]:
@@ -401,8 +413,9 @@ def _pick_mask(full: _Image, candidates: list[_Image]) -> _Image | None:
     return best
 
 
-def _safe_key(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+def _unprefixed(exc: DatasetFormatError, rel: str) -> str:
+    """The message of ``exc`` without the file name that the Problem shows already."""
+    return exc.message.removeprefix(f"{rel}: ")
 
 
 # ---------------------------------------------------------------------- image index
@@ -413,24 +426,22 @@ def _index_dicoms(raw: Path, problems: list[Problem]) -> dict[str, list[_Image]]
     import pydicom
 
     index: dict[str, list[_Image]] = {}
-    for path in sorted(raw.rglob("*")):
-        if not path.is_file():
-            continue
-        rel = path.relative_to(raw).as_posix()
-        if is_stray(path):  # reported by the generic check
-            continue
-        if path.suffix.lower() != ".dcm":
-            continue
+    for path, rel in iter_files(raw, suffixes=(".dcm",)):
         try:
             with open(path, "rb") as fh:
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
                 pixel_offset = fh.tell()
             rows, cols = int(ds.Rows), int(ds.Columns)
+            frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
             series, study = str(ds.SeriesInstanceUID), str(ds.StudyInstanceUID)
         except Exception as exc:  # pydicom raises many types on broken files
             problems.append(
                 Problem(rel, f"not a readable DICOM file ({type(exc).__name__}: {exc}); re-download it")
             )
+            continue
+        why = size_problem(cols, rows, frames)
+        if why is not None:
+            problems.append(Problem(rel, why))
             continue
         syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
         if syntax in _UNCOMPRESSED:
@@ -464,25 +475,19 @@ def _index_jpegs(raw: Path, dicom_info: Path, problems: list[Problem]) -> dict[s
     from PIL import Image
 
     descriptions: dict[str, tuple[str, str]] = {}
+    rel_info = dicom_info.relative_to(raw).as_posix()
     try:
-        _header, rows = read_case_csv(dicom_info)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(
-            Problem(dicom_info.relative_to(raw).as_posix(), f"cannot be read ({exc}); re-download it")
-        )
+        _header, rows = read_case_csv(dicom_info, where=rel_info)
+    except DatasetFormatError as exc:
+        problems.append(Problem(rel_info, _unprefixed(exc, rel_info)))
         rows = []
     for row in rows:
         parts = row.get("image_path", "").replace("\\", "/").split("/")
         if len(parts) >= 2:
             descriptions["/".join(parts[-2:])] = (row.get("seriesdescription", ""), row.get("patientid", ""))
     index: dict[str, list[_Image]] = {}
-    for path in sorted(raw.rglob("*")):
-        if not path.is_file():
-            continue
-        rel = path.relative_to(raw).as_posix()
-        if is_stray(path):  # reported by the generic check
-            continue
-        if path.suffix.lower() not in (".jpg", ".jpeg") or path.parent.parent.name.lower() != "jpeg":
+    for path, rel in iter_files(raw, suffixes=(".jpg", ".jpeg")):
+        if path.parent.parent.name.lower() != "jpeg":
             continue
         with open(path, "rb") as fh:
             head = fh.read(3)
@@ -497,10 +502,14 @@ def _index_jpegs(raw: Path, dicom_info: Path, problems: list[Problem]) -> dict[s
             problems.append(Problem(rel, f"{why}; re-download or re-extract the file"))
             continue
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only
                 cols, rows_ = im.size
         except Exception as exc:  # PIL raises many types on broken files
             problems.append(Problem(rel, f"not a readable JPEG ({exc}); re-download it"))
+            continue
+        why = size_problem(cols, rows_)
+        if why is not None:
+            problems.append(Problem(rel, why))
             continue
         series = path.parent.name
         desc, pid = descriptions.get(f"{series}/{path.name}", ("", ""))
@@ -517,6 +526,14 @@ def _read_pixels(path: Path) -> np.ndarray:
         return read_image(path, grey=True)
     import pydicom
 
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as exc:
+        raise DatasetFormatError(f"{path}: cannot be read ({exc.strerror}); check the path") from exc
+    why = header_problem(head)
+    if why is not None:
+        raise DatasetFormatError(f"{path}: {why}")
     try:
         ds = pydicom.dcmread(path)
         arr = np.asarray(ds.pixel_array)

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from medzoo.errors import ConfigError
-
 HEADER = (
     "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,"
     "mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path"
@@ -32,13 +30,7 @@ _UID_ROOT = "1.3.6.1.4.1.9590.100.1.2."
 
 def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     """Write ``patients`` patients (about a quarter in the official test set) under ``out``."""
-    if patients < 4:
-        raise ConfigError(
-            f"patients >= 4 must hold for a CBIS-DDSM phantom (2 per split), got patients={patients}"
-        )
-    import cv2
 
-    cv2.setNumThreads(1)
     rng = np.random.default_rng(seed)
     uids = _Uids(rng)
     numbers = np.sort(rng.choice(np.arange(1, 2000), size=patients, replace=False))

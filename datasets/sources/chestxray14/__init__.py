@@ -10,23 +10,18 @@ BBox_List_2017.csv, when present, becomes a box mask for Grad-CAM checks.
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medzoo.datasets.base import (
-    DatasetAdapter,
-    DatasetSpec,
-    PreparedItem,
-    Problem,
-    RawRecord,
-    Scan,
-    register_dataset,
-)
-from medzoo.datasets.imaging import is_stray, read_image, resize_square
-from medzoo.errors import ConfigError
+from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
+from medzoo.datasets.imaging import PNG_SIGNATURE, header_problem, read_image, resize_square
+from medzoo.datasets.readers import find_named, iter_files, read_text_lines
+from medzoo.errors import ConfigError, DatasetFormatError
 
 FINDINGS = (
     "Atelectasis",
@@ -48,7 +43,6 @@ NO_FINDING = "No Finding"
 #: names the bounding-box list uses for the same findings
 BBOX_ALIASES = {"Infiltrate": "Infiltration", "Pleural Thickening": "Pleural_Thickening"}
 CSV_NAMES = ("data_entry_2017_v2020.csv", "data_entry_2017.csv")  # preferred first
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 SPEC = DatasetSpec(
     id="chestxray14",
@@ -84,9 +78,9 @@ SPEC = DatasetSpec(
 )
 
 
-@register_dataset
 class ChestXray14(DatasetAdapter):
     spec = SPEC
+    min_phantom_patients = 4  # 2 per split
     default_params: dict[str, Any] = {
         "image_size": 224,  # side of the prepared grey image (the study's input)
         "bbox_reference_size": 1024,  # BBox_List coordinates refer to the 1024 x 1024 release PNGs
@@ -101,7 +95,7 @@ class ChestXray14(DatasetAdapter):
         raw = Path(raw)
         problems: list[Problem] = []
         images = _index_pngs(raw, problems)
-        csv_path = next((p for name in CSV_NAMES for p in _find(raw, name)), None)
+        csv_path = next((p for name in CSV_NAMES for p in find_named(raw, name)), None)
         if csv_path is None:
             problems.append(
                 Problem(
@@ -193,7 +187,7 @@ class ChestXray14(DatasetAdapter):
         return [PreparedItem(key=Path(record.source).stem, image=resize_square(image, size), mask=mask)]
 
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
-        from medzoo.datasets.chestxray14_phantom import write_phantom
+        from medzoo.datasets.sources.chestxray14.phantom import write_phantom
 
         write_phantom(Path(out), patients=patients, seed=seed)
 
@@ -201,28 +195,21 @@ class ChestXray14(DatasetAdapter):
 # ---------------------------------------------------------------------- files
 
 
-def _find(raw: Path, name: str) -> list[Path]:
-    return sorted(p for p in raw.rglob("*") if p.is_file() and p.name.lower() == name and not is_stray(p))
-
-
 def _index_pngs(raw: Path, problems: list[Problem]) -> dict[str, str]:
     """File name -> relative path of every PNG, checked for its signature and IEND (no decoding)."""
     images: dict[str, str] = {}
-    for path in sorted(raw.rglob("*")):
-        if not path.is_file():
-            continue
-        rel = path.relative_to(raw).as_posix()
-        if is_stray(path):  # reported by the generic check
-            continue
-        if path.suffix.lower() != ".png":
-            continue
+    for path, rel in iter_files(raw, suffixes=(".png",)):
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(24)
             fh.seek(max(size - 12, 0))
             tail = fh.read()
-        if head != _PNG_SIGNATURE:
-            problems.append(Problem(rel, f"not a PNG file (starts {head!r}); re-extract it"))
+        if head[:8] != PNG_SIGNATURE:
+            problems.append(Problem(rel, f"not a PNG file (starts {head[:8]!r}); re-extract it"))
+            continue
+        why = header_problem(head)
+        if why is not None:
+            problems.append(Problem(rel, why))
             continue
         if b"IEND" not in tail:
             problems.append(
@@ -238,8 +225,18 @@ def _index_pngs(raw: Path, problems: list[Problem]) -> dict[str, str]:
     return images
 
 
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8-sig").splitlines()
+def _read_rows(path: Path, raw: Path, problems: list[Problem], *, fatal: bool) -> list[list[str]] | None:
+    """The lines of a CSV or list file split into stripped fields (quoted fields honoured).
+
+    None, after recording one problem naming the file and row, when it is not UTF-8.
+    """
+    rel = path.relative_to(raw).as_posix()
+    try:
+        lines = read_text_lines(path, where=rel)
+    except DatasetFormatError as exc:
+        problems.append(Problem(rel, exc.message.removeprefix(f"{rel}: "), fatal=fatal))
+        return None
+    return [[f.strip() for f in fields] for fields in csv.reader(line.rstrip("\r\n") for line in lines)]
 
 
 def _column(header: list[str], *names: str) -> int | None:
@@ -250,8 +247,10 @@ def _column(header: list[str], *names: str) -> int | None:
 def read_data_entry(path: Path, raw: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     """Rows of a Data_Entry CSV (either release) as dicts: image, labels, patient_id, age, view, row, csv."""
     rel = path.relative_to(raw).as_posix()
-    lines = _read_lines(path)
-    header = lines[0].split(",") if lines else []
+    lines = _read_rows(path, raw, problems, fatal=True)
+    if lines is None:
+        return []
+    header = lines[0] if lines else []
     cols = {
         "image": _column(header, "image index"),
         "labels": _column(header, "finding labels"),
@@ -272,13 +271,15 @@ def read_data_entry(path: Path, raw: Path, problems: list[Problem]) -> list[dict
         return []
     need = max(c for c in cols.values() if c is not None) + 1
     rows: list[dict[str, Any]] = []
-    for n, line in enumerate(lines[1:], start=1):
-        if not line.strip():
+    for n, fields in enumerate(lines[1:], start=1):
+        if not any(fields):
             continue
-        fields = [f.strip() for f in line.split(",")]
         if len(fields) < need:
             problems.append(
-                Problem(rel, f"row {n} must have at least {need} fields, found {len(fields)}: {line!r}")
+                Problem(
+                    rel,
+                    f"row {n} must have at least {need} fields, found {len(fields)}: {','.join(fields)!r}",
+                )
             )
             continue
         image, patient = fields[cols["image"]], fields[cols["patient"]]
@@ -330,7 +331,7 @@ def parse_age(text: str) -> int | None:
 def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | None:
     """Image name -> "train"/"test" from the official lists; None when they are absent."""
     found = {
-        split: _find(raw, name)
+        split: find_named(raw, name)
         for split, name in (("train", "train_val_list.txt"), ("test", "test_list.txt"))
     }
     if not found["train"] and not found["test"]:
@@ -355,7 +356,8 @@ def _read_split_lists(raw: Path, problems: list[Problem]) -> dict[str, str] | No
             return None
     splits: dict[str, str] = {}
     for split, paths in found.items():
-        for name in (line.strip() for line in _read_lines(paths[0])):
+        rows = _read_rows(paths[0], raw, problems, fatal=True)
+        for name in (",".join(fields) for fields in rows or []):
             if not name:
                 continue
             if name in splits and splits[name] != split:
@@ -374,13 +376,12 @@ def _read_boxes(
     raw: Path, problems: list[Problem]
 ) -> dict[str, list[tuple[str, float, float, float, float]]]:
     """Image name -> [(finding, x, y, w, h)] from BBox_List_2017.csv (optional)."""
-    paths = _find(raw, "bbox_list_2017.csv")
+    paths = find_named(raw, "bbox_list_2017.csv")
     if not paths:
         return {}
     rel = paths[0].relative_to(raw).as_posix()
     boxes: dict[str, list[tuple[str, float, float, float, float]]] = {}
-    for n, line in enumerate(_read_lines(paths[0])[1:], start=1):
-        fields = [f.strip() for f in line.split(",")]
+    for n, fields in enumerate((_read_rows(paths[0], raw, problems, fatal=False) or [[]])[1:], start=1):
         if not any(fields):
             continue
         label = BBOX_ALIASES.get(fields[1], fields[1]) if len(fields) > 1 else ""
@@ -388,7 +389,18 @@ def _read_boxes(
             x, y, w, h = (float(v) for v in fields[2:6])
         except ValueError:
             problems.append(
-                Problem(rel, f"row {n} must read image,finding,x,y,w,h, found {line!r}; row not used")
+                Problem(
+                    rel, f"row {n} must read image,finding,x,y,w,h, found {','.join(fields)!r}; row not used"
+                )
+            )
+            continue
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            problems.append(
+                Problem(
+                    rel,
+                    f"row {n} ({fields[0]}): x, y, w and h must be finite numbers, got "
+                    f"{fields[2:6]}; row not used",
+                )
             )
             continue
         if label not in FINDINGS:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medzoo.datasets.chestxray14 import FINDINGS
-from medzoo.errors import ConfigError
+from medzoo.datasets.sources.chestxray14 import FINDINGS
 
 SIZE = 128  # the release is 1024 x 1024; readers never assume a size
 BBOX_CLASSES = (
@@ -58,15 +57,9 @@ _BASE = {
 
 def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     """Write ``patients`` patients with 1-3 follow-up images each (about a quarter in test_list.txt)."""
-    if patients < 4:
-        raise ConfigError(
-            f"patients >= 4 must hold for a ChestX-ray14 phantom (2 per split), got patients={patients}"
-        )
-    import cv2
 
     from medzoo.datasets.imaging import encode_png
 
-    cv2.setNumThreads(1)
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     test_patients = set(
@@ -287,29 +280,15 @@ def _render(rng: np.random.Generator, findings: set[str], sex: str) -> tuple[np.
         cv2.ellipse(rim, (round(lx), round(ly)), (round(lung_w), round(lung_h)), sd * 4, 0, 360, 1.0, -1)
         inner = np.zeros((s, s), np.float32)
         shrink = rng.uniform(0.65, 0.85)
-        cv2.ellipse(
-            inner,
+        collapsed = (  # the collapsed lung: centre, axes, angle
             (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
             (round(lung_w * shrink), round(lung_h * shrink)),
             sd * 4,
-            0,
-            360,
-            1.0,
-            -1,
         )
+        cv2.ellipse(inner, *collapsed, 0, 360, 1.0, -1)
         gap = np.clip(rim - inner, 0, 1)
         img = img * (1 - gap) + gap * (img.min() + 0.02)
-        cv2.ellipse(
-            img,
-            (round(lx - sd * (1 - shrink) * lung_w * 0.5), round(ly + (1 - shrink) * lung_h * 0.5)),
-            (round(lung_w * shrink), round(lung_h * shrink)),
-            sd * 4,
-            0,
-            360,
-            0.35,
-            1,
-            cv2.LINE_AA,
-        )
+        cv2.ellipse(img, *collapsed, 0, 360, 0.35, 1, cv2.LINE_AA)  # the pleural line
         where["Pneumothorax"] = (
             lx - lung_w,
             ly - lung_h,

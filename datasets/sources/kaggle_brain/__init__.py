@@ -10,33 +10,22 @@ set before any evaluation.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from medzoo.datasets.base import (
-    DatasetAdapter,
-    DatasetSpec,
-    PreparedItem,
-    Problem,
-    RawRecord,
-    Scan,
-    register_dataset,
-)
-from medzoo.datasets.figshare_brain import CLASSES, FigshareBrain, brain_patient_slices, phantom_patient
-from medzoo.datasets.imaging import (
-    encode_jpeg,
-    has_image_suffix,
-    is_stray,
-    read_image,
-    resize_square,
-    to_uint8,
-    verify_image_bytes,
-)
+from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
+from medzoo.datasets.imaging import has_image_suffix, read_image, resize_square
 from medzoo.datasets.preprocess import roi_crop
+from medzoo.datasets.readers import (
+    ROI_CROP_KEYS,
+    files_named_like_folders,
+    image_file,
+    letters,
+    roi_crop_args,
+    safe_key,
+    walk_folders,
+)
+from medzoo.datasets.sources.figshare_brain import CLASSES, FigshareBrain
 
 #: normalised folder name -> figshare label (None: no tumour, left out)
 FOLDERS: dict[str, int | None] = {
@@ -53,6 +42,7 @@ FOLDERS: dict[str, int | None] = {
     "notumour": None,
     "notumortumor": None,
 }
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_DIRS = {"training": "train", "testing": "test", "train": "train", "test": "test"}
 
 SPEC = DatasetSpec(
@@ -86,17 +76,11 @@ SPEC = DatasetSpec(
 )
 
 
-def normalise_folder(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.lower())
-
-
-@register_dataset
 class KaggleBrain(DatasetAdapter):
     spec = SPEC
     # the same ROI crop as figshare-brain, so a cross-dataset evaluation sees images prepared alike
     default_params: dict[str, Any] = {
-        k: FigshareBrain.default_params[k]
-        for k in ("roi_crop", "threshold", "blur", "erode", "dilate", "pad")
+        k: FigshareBrain.default_params[k] for k in ("roi_crop", *ROI_CROP_KEYS)
     }
     steps = (
         "read grey (JPEG, any size)",
@@ -109,16 +93,11 @@ class KaggleBrain(DatasetAdapter):
         records: list[RawRecord] = []
         excluded = 0
         names: set[str] = set()
-        for dirpath, dirnames, filenames in os.walk(raw):
-            dirnames.sort()
-            d = Path(dirpath)
-            rel = d.relative_to(raw)
-            if "__MACOSX" in rel.parts:
-                continue
-            files = [f for f in sorted(filenames) if not is_stray(f)]
+        for d, rel, files, _ in walk_folders(raw):
             if not files:
                 continue
-            key = normalise_folder(d.name)
+            key = letters(d.name)
+            problems += files_named_like_folders(rel, files, FOLDERS, letters)
             if key not in FOLDERS:
                 if any(has_image_suffix(f) for f in files):
                     problems.append(
@@ -132,26 +111,17 @@ class KaggleBrain(DatasetAdapter):
                 continue
             names.add(d.name)
             label = FOLDERS[key]
-            part = next(
-                (SPLIT_DIRS[normalise_folder(p)] for p in rel.parts if normalise_folder(p) in SPLIT_DIRS),
-                None,
-            )
+            part = next((SPLIT_DIRS[letters(p)] for p in rel.parts if letters(p) in SPLIT_DIRS), None)
             for f in files:
-                src = (rel / f).as_posix()
-                if not has_image_suffix(f, (".jpg", ".jpeg", ".png", ".bmp")):
-                    problems.append(Problem(src, "not an image file; ignored"))
-                    continue
-                if label is None:
+                if label is None and has_image_suffix(f, _SUFFIXES):
                     excluded += 1
                     continue
-                why = verify_image_bytes((d / f).read_bytes())
-                if why is not None:
-                    problems.append(Problem(src, why))
+                if image_file(d, rel, f, _SUFFIXES, problems) is None:
                     continue
-                stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{part or 'x'}_{d.name}_{Path(f).stem}").strip("_")
+                stem = safe_key(f"{part or 'x'}_{d.name}_{Path(f).stem}")
                 records.append(
                     RawRecord(
-                        source=src,
+                        source=(rel / f).as_posix(),
                         label=label,
                         labels=(CLASSES[label],),
                         patient_id=stem,
@@ -169,52 +139,10 @@ class KaggleBrain(DatasetAdapter):
     def load(self, raw: Path, record: RawRecord, params: dict[str, Any]) -> list[PreparedItem]:
         image = read_image(raw / record.source, grey=True)
         if params["roi_crop"]:
-            image, _, _ = roi_crop(
-                image,
-                None,
-                threshold=params["threshold"],
-                blur=params["blur"],
-                erode=params["erode"],
-                dilate=params["dilate"],
-                pad=params["pad"],
-            )
+            image, _, _ = roi_crop(image, None, **roi_crop_args(params))
         return [PreparedItem(key=record.patient_id, image=resize_square(image, params["image_size"]))]
 
     def synthesize(self, out: Path, *, patients: int, seed: int) -> None:
+        from medzoo.datasets.sources.kaggle_brain.phantom import write_phantom
+
         write_phantom(out, patients=patients, seed=seed)
-
-
-_NICK = {0: ("meningioma", "me"), 1: ("glioma", "gl"), 2: ("pituitary", "pi"), None: ("notumor", "no")}
-
-
-def write_phantom(out: Path, *, patients: int, seed: int) -> None:
-    """Nickparvar layout: Training|Testing/<class>/Tr-gl_0001.jpg; JPEG slices of varied sizes.
-
-    Like the real 7023 set it re-releases figshare slices: the slices of figshare
-    phantom patients 0..k-1 of the same seed (k = patients // 4, at least 1) are
-    included as JPEGs at their native size, so ``dedup_against`` has real work to do.
-    """
-    rng = np.random.default_rng([seed, 303])
-    items: list[tuple[np.ndarray, int | None]] = []
-    for p in range(max(patients // 4, 1)):  # the figshare re-release
-        slices, label, _, _ = phantom_patient(seed, p)
-        items += [(to_uint8(img), label) for img, _ in slices]
-    for p in range(patients):
-        label = [0, 1, 2, None][p % 4] if p < 4 else [0, 1, 2, None][int(rng.integers(0, 4))]
-        size = int(rng.choice([256, 512, 512, 350]))
-        prng = np.random.default_rng([seed, 303, p])
-        for img, _ in brain_patient_slices(
-            prng, -1 if label is None else label, int(prng.integers(2, 4)), size=size
-        ):
-            items.append((to_uint8(img), label))
-    order = rng.permutation(len(items))
-    counters: dict[tuple[str, int | None], int] = {}
-    for i in order:
-        image, label = items[i]
-        split = "Testing" if rng.random() < 0.25 else "Training"
-        folder, short = _NICK[label]
-        n = counters.get((split, label), 0)
-        counters[(split, label)] = n + 1
-        path = out / split / folder / f"{split[:2]}-{short}_{n:04d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encode_jpeg(image, quality=int(rng.integers(85, 96))))
