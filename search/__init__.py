@@ -1,5 +1,8 @@
 """medzoo.search: recipes and spaces (data), the trial, losses, metrics, and the sweep runner.
 
+The sweep API mirrors Ray's Tuner: ``SweepSpec.build(prepared=, out=, recipe= | space=, ...)``
+(validated, frozen), ``run(spec)`` (or ``run(**fields)``), ``resume(run_folder)``.
+
 Names resolve lazily so that ``import medzoo`` stays cheap and Ray is imported
 only when a sweep runs.
 """
@@ -11,7 +14,11 @@ from typing import Any
 
 _EXPORTS = {
     "run": "sweep",
-    "SweepSetup": "sweep",
+    "resume": "sweep",
+    "SweepSpec": "sweep",
+    "Placement": "sweep",
+    "SweepSetup": "trainable",
+    "SigningKey": "signing",
     "train_trial": "trial",
     "build_model": "trial",
     "build_loaders": "trial",

@@ -30,9 +30,32 @@ def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     atomic_write_bytes(path, save(tensors))
 
 
+def _regular_file(path: Path) -> Path:
+    """A checkpoint may come from a run folder someone else wrote: never follow a link out of it."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        raise TrialError(
+            f"{path} must be a regular file inside the checkpoint (it is a link or missing)",
+            fix="delete the checkpoint and restart the trial",
+        )
+    return path
+
+
+def read_json(path: Path) -> Any:
+    """A checkpoint's JSON file; a missing, linked or malformed one is a TrialError naming it."""
+    try:
+        return json.loads(_regular_file(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrialError(
+            f"cannot read {path}: {exc}", fix="delete the checkpoint and restart the trial"
+        ) from None
+
+
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        return load_file(str(_regular_file(path)))
+    except TrialError:
+        raise
     except Exception as exc:  # safetensors raises its own error types
         raise TrialError(
             f"cannot read weights {path}: {exc}", fix="delete the checkpoint and restart the trial"
@@ -56,15 +79,22 @@ def optimizer_to_files(optimizer: torch.optim.Optimizer, folder: Path) -> None:
 
 
 def optimizer_from_files(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    meta = json.loads((folder / "optimizer.json").read_text())
+    """Optimiser state from safetensors + JSON (never a pickle); a malformed pair is a TrialError."""
+    meta = read_json(folder / "optimizer.json")
     tensors = load_weights(folder / "optimizer.safetensors")
     state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    for idx, slot in meta["scalars"].items():
-        state.setdefault(int(idx), {}).update(slot)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    try:
+        for key, value in tensors.items():
+            idx, name = key.split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+        for idx, slot in meta["scalars"].items():
+            state.setdefault(int(idx), {}).update(slot)
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise TrialError(
+            f"the optimiser state in {folder} does not fit this trial's optimiser: {exc!r}",
+            fix="delete the checkpoint and restart the trial",
+        ) from None
 
 
 def is_resumable(folder: Path | None) -> bool:

@@ -9,8 +9,8 @@ brats19-grade it adds the patient-level vote over each patient's slices.
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,60 @@ import numpy as np
 
 from medzoo.device import Runtime, detect
 from medzoo.errors import TrialError
+from medzoo.formats.run import TrialRecord
 from medzoo.paths import atomic_write_bytes, atomic_write_json
 from medzoo.search import checkpoint as ckpt
-from medzoo.search.config import FIELDS, from_dict
+from medzoo.search.config import from_dict
 from medzoo.search.metrics import bootstrap_metrics, patient_vote, sequence_vote
-from medzoo.search.trial import ClassificationLoss, build_loaders, build_model, evaluate
+from medzoo.search.trial import ClassificationLoss, build_loaders, evaluate
 
 PATIENT_LEVEL_DATASETS = ("brats19-grade",)
 
 
+@dataclass(frozen=True)
+class TestJob:
+    """One top-K test evaluation, as plain data so that any executor (the driver, a Ray task) can run it."""
+
+    trial_dir: str
+    prepared: str
+    primary_metric: str
+    limit: dict[str, int] = field(default_factory=dict)
+    resamples: int = 1000
+    seed: int = 0
+
+    def run(self, *, runtime: Runtime | None = None) -> dict[str, Any]:
+        return evaluate_test(
+            self.trial_dir,
+            prepared=self.prepared,
+            primary_metric=self.primary_metric,
+            runtime=runtime,
+            limit=self.limit,
+            resamples=self.resamples,
+            seed=self.seed,
+        )
+
+
+def evaluate_jobs_locally(jobs: Sequence[TestJob]) -> list[dict[str, Any]]:
+    """The embedded default executor: one job after another, in this process."""
+    return [job.run() for job in jobs]
+
+
 def load_trial(trial_dir: Path):
+    """(model with its weights, the trial record, its TrialConfig) from a finished trial folder.
+
+    The model is built from the record's own model kwargs (what the model reported when it
+    was trained), exactly as the zoo rebuilds it, never re-derived from the configuration.
+    """
+    from medzoo.zoo import create_model
+
     trial_dir = Path(trial_dir)
-    try:
-        meta = json.loads((trial_dir / "trial.json").read_text())
-    except FileNotFoundError:
-        raise TrialError(f"{trial_dir} has no trial.json; it is not a finished trial folder") from None
-    cfg = from_dict({k: v for k, v in meta.items() if k in FIELDS}, where=str(trial_dir / "trial.json"))
-    model = build_model(cfg.replace(pretrained=False), num_classes=int(meta["num_classes"]))
+    if not (trial_dir / TrialRecord.FILENAME).is_file():
+        raise TrialError(f"{trial_dir} has no trial.json; it is not a finished trial folder")
+    record = TrialRecord.read(trial_dir)
+    cfg = from_dict(record.config(), where=str(trial_dir / TrialRecord.FILENAME))
+    model = create_model(record.family, pretrained=False, **record.model_kwargs())
     model.load_state_dict(ckpt.load_weights(trial_dir / "model.safetensors"))
-    return model, meta, cfg
+    return model, record, cfg
 
 
 def evaluate_test(
@@ -51,16 +86,16 @@ def evaluate_test(
 ) -> dict[str, Any]:
     """Write test_metrics.json + test_outputs.npz into ``trial_dir``; return the metrics dict."""
     trial_dir, prepared = Path(trial_dir), Path(prepared)
-    model, meta, cfg = load_trial(trial_dir)
+    model, record, cfg = load_trial(trial_dir)
     runtime = runtime or detect()
     model = model.to(runtime.torch_device())
-    task, classes = meta["task"], meta["classes"]
+    task, classes = record.task, list(record.classes)
     loaders = build_loaders(
         cfg,
         prepared=prepared,
-        image_size=int(meta["image_size"]),
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
+        image_size=record.image_size,
+        mean=record.mean,
+        std=record.std,
         runtime=runtime,
         limit=limit,
         splits=("test",),
@@ -68,14 +103,14 @@ def evaluate_test(
     loss_fn = ClassificationLoss("bce" if task == "multilabel" else "ce", task=task, num_classes=len(classes))
     out = evaluate(model, loaders["test"], loss_fn, runtime, task=task)
     result: dict[str, Any] = {
-        "dataset": meta["dataset"],
+        "dataset": record.dataset,
         "split": "test",
         "primary_metric": primary_metric,
         **bootstrap_metrics(
             out["probs"], out["targets"], task=task, classes=classes, resamples=resamples, seed=seed
         ),
     }
-    if meta["dataset"] in PATIENT_LEVEL_DATASETS and task != "multilabel":
+    if record.dataset in PATIENT_LEVEL_DATASETS and task != "multilabel":
         manifest = loaders["test"].dataset.manifest
         pids = np.asarray(manifest["patient_id"].astype(str))[
             _positions(loaders["test"].dataset, out["indices"])
@@ -126,7 +161,7 @@ def vote_sequences(
         rows = manifest.iloc[npz["indices"]]
         keys = (rows["patient_id"].astype(str) + "/" + rows["slice"].astype(str)).to_numpy()
         outputs[seq] = {"probs": npz["probs"], "targets": npz["targets"], "keys": keys}
-        classes = json.loads((Path(trial_dir) / "trial.json").read_text())["classes"]
+        classes = list(TrialRecord.read(trial_dir).classes)
     vote = sequence_vote(outputs)
     result: dict[str, Any] = {
         "split": "test",

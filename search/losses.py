@@ -122,8 +122,3 @@ class ClassificationLoss(nn.Module):
             pt = torch.where(y > 0.5, p, 1 - p)
             return ((1 - pt) ** self.gamma * bce).mean()
         return F.binary_cross_entropy_with_logits(z, ys, pos_weight=pw)
-
-
-def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
-    """(N, C) probabilities under the convention: softmax for single-label, sigmoid for multi-label."""
-    return torch.sigmoid(logits.float()) if task == "multilabel" else torch.softmax(logits.float(), dim=1)

@@ -5,7 +5,7 @@ weight 1 for every sample, a bootstrap resample uses the multinomial counts of
 that resample. One code path therefore gives both, and 1000 resamples cost a
 few matrix products instead of 1000 Python loops.
 
-Probabilities follow the convention of :mod:`medzoo.search.losses`: (N, C),
+Probabilities follow the convention of :mod:`medzoo.scoring`: (N, C),
 softmax for single-label (binary included, C = 2), sigmoid for multi-label.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from medzoo.errors import ConfigError
+from medzoo.scoring import bootstrap_statistics, finite_or_none
 
 ECE_BINS = 15
 
@@ -177,41 +178,22 @@ def bootstrap_metrics(
     level: float = 0.95,
     threshold: float = 0.5,
     preds: np.ndarray | None = None,
-    chunk: int = 250,
 ) -> dict[str, Any]:
     """Metrics in the contract's schema: {"metrics": {name: {value, ci_low, ci_high}}, "per_class", ...}.
 
     Percentile bootstrap over samples (seeded). A resample in which a metric is
     undefined (e.g. no positive) is left out of that metric's interval.
     """
-    if not 0 < level < 1:
-        raise ConfigError(f"0 < level < 1 must hold, got level={level}")
-    if resamples < 1:
-        raise ConfigError(f"resamples >= 1 must hold, got resamples={resamples}")
     point = compute_metrics(probs, targets, task=task, classes=classes, threshold=threshold, preds=preds)
     probs, targets = _check(probs, targets, task)
     n = len(probs)
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[np.ndarray]] = {}
-    for start in range(0, resamples, chunk):
-        b = min(chunk, resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        w = (
-            np.bincount((idx + np.arange(b)[:, None] * n).ravel(), minlength=b * n)
-            .reshape(b, n)
-            .astype(float)
-        )
+
+    def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
         res = _evaluate(probs, targets, task, w, threshold, preds)
-        for k, v in res.items():
-            if not k.startswith("_"):
-                draws.setdefault(k, []).append(v)
-    alpha = (1 - level) / 2
-    metrics = {}
-    for k, chunks in draws.items():
-        v = np.concatenate(chunks)
-        v = v[np.isfinite(v)]
-        lo, hi = np.quantile(v, [alpha, 1 - alpha]) if len(v) else (np.nan, np.nan)
-        metrics[k] = {"value": point[k], "ci_low": _f(lo), "ci_high": _f(hi)}
+        return {k: v for k, v in res.items() if not k.startswith("_")}
+
+    intervals = bootstrap_statistics(statistic, n, resamples=resamples, seed=seed, level=level)
+    metrics = {k: {"value": point[k], "ci_low": lo, "ci_high": hi} for k, (lo, hi) in intervals.items()}
     out: dict[str, Any] = {
         "n": n,
         "metrics": metrics,
@@ -223,9 +205,7 @@ def bootstrap_metrics(
     return out
 
 
-def _f(x: Any) -> float | None:
-    x = float(x)
-    return None if not np.isfinite(x) else x
+_f = finite_or_none
 
 
 def patient_vote(

@@ -11,14 +11,20 @@ import io
 import json
 import math
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from medzoo.paths import atomic_dir, atomic_write_bytes, atomic_write_json
+from medzoo.formats.run import BestTrial, ParetoFront, RunInfo, TrialRecord, VoteResult
+from medzoo.formats.run import read_results as read_results_table
+from medzoo.paths import atomic_dir, atomic_write_bytes
 from medzoo.search.checkpoint import OUTPUT_FILES
+
+if TYPE_CHECKING:
+    from medzoo.search.evaluation import TestJob
 
 
 @dataclass
@@ -119,125 +125,181 @@ def _pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(front, key=lambda r: -r["val_metric"])
 
 
-def collect(
-    grid: Any,
+def _row(result: Any, out: Path) -> dict[str, Any]:
+    """One results.parquet row from a Tune result; copies the trial folder out of its checkpoint."""
+    tid = _trial_id(result)
+    metrics = result.metrics or {}
+    error = _error_message(result.error) if result.error else ""
+    if not error and not metrics.get("epochs"):  # failed attempts, then stopped by the budget mid-retry
+        error = _error_file(Path(result.path))
+    status = "ERROR" if error else "TERMINATED" if metrics.get("epochs") else "STOPPED"
+    row: dict[str, Any] = {
+        "trial_id": tid,
+        "status": status,  # STOPPED: ended by the time budget before its first epoch
+        "error": error,
+    }
+    row.update({f"config.{k}": _scalar(v) for k, v in (result.config or {}).items()})
+    row.update({k: v for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float | int)})
+    row.update(
+        {
+            "params": metrics.get("params"),
+            "gmacs": metrics.get("gmacs"),
+            "epochs": metrics.get("epochs"),
+            "best_epoch": metrics.get("best_epoch"),
+            "compute_s": metrics.get("time_total_s"),
+        }
+    )
+    row["has_weights"] = _copy_trial(result, out / "trials" / tid)
+    return row
+
+
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials eligible for selection, best first: validation metric, then fewer GMACs."""
+    ok = [
+        r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))
+    ]
+    return sorted(ok, key=lambda r: (-r["val_metric"], r.get("gmacs") or math.inf))
+
+
+def _best_per_sequence(ranked: list[dict[str, Any]]) -> dict[str, str]:
+    """Multi-sequence datasets: the best trial (on validation) of each sequence."""
+    per_sequence: dict[str, str] = {}
+    for r in ranked:
+        seq = r.get("config.sequence")
+        if isinstance(seq, str) and seq and seq not in per_sequence:
+            per_sequence[seq] = r["trial_id"]
+    return per_sequence if len(per_sequence) >= 2 else {}
+
+
+def _test(
+    ranked: list[dict[str, Any]],
+    per_sequence: dict[str, str],
     *,
     out: Path,
-    run_info: dict[str, Any],
+    run_info: RunInfo,
     prepared: Path,
     test_top_k: int,
     resamples: int,
     seed: int,
-) -> ResultTable:
-    from medzoo.search.evaluation import evaluate_test, vote_sequences
+    evaluate: Callable[[Sequence[TestJob]], list[dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Evaluate the top-K (and, for a vote, each sequence's best) once on test, through ``evaluate``."""
+    from medzoo.search.evaluation import TestJob
 
-    rows: list[dict[str, Any]] = []
-    for result in grid:
-        tid = _trial_id(result)
-        metrics = result.metrics or {}
-        error = _error_message(result.error) if result.error else ""
-        if not error and not metrics.get("epochs"):  # failed attempts, then stopped by the budget mid-retry
-            error = _error_file(Path(result.path))
-        status = "ERROR" if error else "TERMINATED" if metrics.get("epochs") else "STOPPED"
-        row: dict[str, Any] = {
-            "trial_id": tid,
-            "status": status,  # STOPPED: ended by the time budget before its first epoch
-            "error": error,
-        }
-        row.update({f"config.{k}": _scalar(v) for k, v in (result.config or {}).items()})
-        row.update({k: v for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float | int)})
-        row.update(
-            {
-                "params": metrics.get("params"),
-                "gmacs": metrics.get("gmacs"),
-                "epochs": metrics.get("epochs"),
-                "best_epoch": metrics.get("best_epoch"),
-                "compute_s": metrics.get("time_total_s"),
-            }
+    wanted = [r["trial_id"] for r in ranked[:test_top_k]]
+    if test_top_k > 0:
+        wanted += [t for t in per_sequence.values() if t not in wanted]
+    jobs = [
+        TestJob(
+            trial_dir=str(out / "trials" / tid),
+            prepared=str(prepared),
+            primary_metric=run_info.primary_metric,
+            limit=dict(run_info.budget.limit),
+            resamples=resamples,
+            seed=seed,
         )
-        row["has_weights"] = _copy_trial(result, out / "trials" / tid)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-
-    ok = [
-        r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))
+        for tid in wanted
     ]
-    ok.sort(key=lambda r: (-r["val_metric"], r.get("gmacs") or math.inf))
-    primary = run_info["primary_metric"]
-    limit = run_info["budget"].get("limit") or {}
-    tests: dict[str, dict[str, Any]] = {}
-    for r in ok[:test_top_k]:
-        tests[r["trial_id"]] = evaluate_test(
-            out / "trials" / r["trial_id"],
-            prepared=prepared,
-            primary_metric=primary,
-            limit=limit,
-            resamples=resamples,
-            seed=seed,
-        )
-    # multi-sequence datasets: the best trial per sequence (on validation) is tested too, then voted
-    per_sequence: dict[str, str] = {}
-    for r in ok:
-        seq = r.get("config.sequence")
-        if isinstance(seq, str) and seq and seq not in per_sequence:
-            per_sequence[seq] = r["trial_id"]
-    if len(per_sequence) >= 2 and test_top_k > 0:
-        for tid in per_sequence.values():
-            if tid not in tests:
-                tests[tid] = evaluate_test(
-                    out / "trials" / tid,
-                    prepared=prepared,
-                    primary_metric=primary,
-                    limit=limit,
-                    resamples=resamples,
-                    seed=seed,
-                )
-        vote = vote_sequences(
-            {s: out / "trials" / t for s, t in per_sequence.items()},
-            prepared=prepared,
-            primary_metric=primary,
-            limit=limit,
-            resamples=resamples,
-            seed=seed,
-        )
-        atomic_write_json(out / "vote.json", vote)
+    return dict(zip(wanted, evaluate(jobs) if jobs else [], strict=True))
+
+
+def _write_frame(frame: pd.DataFrame, ranked: list[dict[str, Any]], tests: dict, out: Path) -> None:
     for tid, res in tests.items():
         i = frame.index[frame["trial_id"] == tid][0]
         for name, m in res["metrics"].items():
             frame.loc[i, f"test_{name}"] = m["value"]
             frame.loc[i, f"test_{name}_ci_low"] = m["ci_low"]
             frame.loc[i, f"test_{name}_ci_high"] = m["ci_high"]
-    frame["rank"] = frame["trial_id"].map({r["trial_id"]: i + 1 for i, r in enumerate(ok)})
+    frame["rank"] = frame["trial_id"].map({r["trial_id"]: i + 1 for i, r in enumerate(ranked)})
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     atomic_write_bytes(out / "results.parquet", buf.getvalue())
 
-    best = None
-    if ok:
-        top = ok[0]
-        trial_json = json.loads((out / "trials" / top["trial_id"] / "trial.json").read_text())
-        best = {
+
+def _write_best(ranked: list[dict[str, Any]], tests: dict, out: Path) -> dict[str, Any] | None:
+    if not ranked:
+        return None
+    top = ranked[0]
+    best = BestTrial.from_dict(
+        {
             "trial_id": top["trial_id"],
-            "config": trial_json,
-            "val": {k: v for k, v in top.items() if k.startswith("val_")},
+            "config": TrialRecord.read(out / "trials" / top["trial_id"]).to_dict(),
+            "val": {k: v for k, v in top.items() if k.startswith("val_") and _finite(v)},
             "test": tests.get(top["trial_id"], {}).get("metrics", {}),
             "params": top.get("params"),
             "gmacs": top.get("gmacs"),
+        },
+        where=str(out / BestTrial.FILENAME),
+    )
+    best.write(out)
+    return best.to_dict()
+
+
+def _write_pareto(ranked: list[dict[str, Any]], objectives: list[str], out: Path) -> list[dict[str, Any]]:
+    if len(objectives) <= 1:
+        return []
+    pareto = [
+        {
+            "trial_id": r["trial_id"],
+            "val_metric": r["val_metric"],
+            "gmacs": r["gmacs"],
+            "params": r.get("params"),
+            "config": {k[7:]: v for k, v in r.items() if k.startswith("config.")},
         }
-        atomic_write_json(out / "best.json", best)
-    pareto: list[dict[str, Any]] = []
-    if len(run_info["objectives"]) > 1:
-        pareto = [
-            {
-                "trial_id": r["trial_id"],
-                "val_metric": r["val_metric"],
-                "gmacs": r["gmacs"],
-                "params": r.get("params"),
-                "config": {k[7:]: v for k, v in r.items() if k.startswith("config.")},
-            }
-            for r in _pareto([r for r in ok if _finite(r.get("gmacs"))])
-        ]
-        atomic_write_json(out / "pareto.json", {"objectives": run_info["objectives"], "front": pareto})
+        for r in _pareto([r for r in ranked if _finite(r.get("gmacs"))])
+    ]
+    ParetoFront.from_dict({"objectives": objectives, "front": pareto}, where=str(out / "pareto.json")).write(
+        out
+    )
+    return pareto
+
+
+def collect(
+    grid: Any,
+    *,
+    out: Path,
+    run_info: RunInfo,
+    prepared: Path,
+    test_top_k: int,
+    resamples: int,
+    seed: int,
+    evaluate: Callable[[Sequence[TestJob]], list[dict[str, Any]]] | None = None,
+) -> ResultTable:
+    """Write results.parquet, best.json, pareto.json and vote.json from Tune's result grid.
+
+    Selection is on validation only; ``evaluate`` (default: in this process) runs the
+    test evaluations of the selected trials.
+    """
+    from medzoo.search.evaluation import evaluate_jobs_locally, vote_sequences
+
+    rows = [_row(result, out) for result in grid]
+    ranked = _ranked(rows)
+    per_sequence = _best_per_sequence(ranked)
+    tests = _test(
+        ranked,
+        per_sequence,
+        out=out,
+        run_info=run_info,
+        prepared=prepared,
+        test_top_k=test_top_k,
+        resamples=resamples,
+        seed=seed,
+        evaluate=evaluate or evaluate_jobs_locally,
+    )
+    if per_sequence and test_top_k > 0:
+        vote = vote_sequences(
+            {s: out / "trials" / t for s, t in per_sequence.items()},
+            prepared=prepared,
+            primary_metric=run_info.primary_metric,
+            limit=dict(run_info.budget.limit),
+            resamples=resamples,
+            seed=seed,
+        )
+        VoteResult.from_dict(vote, where=str(out / VoteResult.FILENAME)).write(out)
+    frame = pd.DataFrame(rows)
+    _write_frame(frame, ranked, tests, out)
+    best = _write_best(ranked, tests, out)
+    pareto = _write_pareto(ranked, list(run_info.objectives), out)
     return ResultTable(frame=frame, path=out, best=best, pareto=pareto)
 
 
@@ -246,8 +308,8 @@ def _finite(v: Any) -> bool:
 
 
 def read_results(run: str | Path) -> ResultTable:
-    """Load a finished run folder back into a :class:`ResultTable`."""
+    """Load a finished run folder back into a :class:`ResultTable` (every file checked)."""
     run = Path(run)
-    best = json.loads((run / "best.json").read_text()) if (run / "best.json").exists() else None
-    pareto = json.loads((run / "pareto.json").read_text())["front"] if (run / "pareto.json").exists() else []
-    return ResultTable(frame=pd.read_parquet(run / "results.parquet"), path=run, best=best, pareto=pareto)
+    best = BestTrial.read(run).to_dict() if (run / BestTrial.FILENAME).exists() else None
+    pareto = ParetoFront.read(run).to_dict()["front"] if (run / ParetoFront.FILENAME).exists() else []
+    return ResultTable(frame=read_results_table(run), path=run, best=best, pareto=pareto)

@@ -1,145 +1,228 @@
 """The sweep runner: Ray Tune + Optuna over a recipe's space, surviving failures.
 
-``run`` mirrors Ray's Tuner (keyword-only): it resolves the recipe and the Ray
-connection once, runs the trials (each one :func:`medzoo.search.trial.train_trial`),
-and assembles the run folder of docs/contracts.md "Runs": selection on
-validation only, then the top-K trials evaluated once on the test split.
+The API mirrors Ray's Tuner: a validated, frozen :class:`SweepSpec` says what to
+search (``SweepSpec.build(...)`` enforces "a recipe or a space, not both"),
+:func:`run` runs it, and :func:`resume` continues a run folder as
+``Tuner.restore`` does (everything but the Ray address comes from the folder).
+``run(**options)`` keyword-only still works and builds the spec itself.
+
+Where things live and run is decided in one place, :func:`place`: the run
+folder and Tune's storage, the prepared set as the trials see it, and the
+executor of the top-K test evaluation. Selection uses validation only; the
+test split is touched once, for the top-K trials, by that executor.
 
 Fault tolerance is Tune's own: a crashed trial is retried from its last
 checkpoint (``FailureConfig(max_failures)``); a dead driver is resumed with
-``resume=True`` (``Tuner.restore``: finished trials are not run again, errored
-ones resume from their checkpoints); a trial whose data is unreadable ends in
-ERROR with its reason in the results while the others go on.
+:func:`resume` (finished trials are not run again, errored ones resume from
+their checkpoints); a trial whose data is unreadable ends in ERROR with its
+reason in the results while the others go on. Tune's state is pickles, so it is
+signed as it is written and verified before any resume (:mod:`.signing`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
-import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medzoo.errors import ConfigError, SweepError
-from medzoo.paths import atomic_write_json
+from medzoo.formats.run import RunBudget, RunInfo, RunResources
 from medzoo.search.recipes import Recipe, load_recipe, load_space
+from medzoo.search.signing import SigningKey, sign_folder, verify_folder
+from medzoo.search.trainable import SweepSetup, tune_trainable
+
+if TYPE_CHECKING:
+    from medzoo.search.evaluation import TestJob
+
+__all__ = ["SweepSpec", "Placement", "SweepSetup", "place", "run", "resume", "tune_trainable"]
 
 SCHEDULERS = ("asha", "pbt", "fifo")
 SEARCHES = ("optuna", "random")
 OBJECTIVES = {"val_metric": "max", "gmacs": "min"}
 TUNE_DIR = "tune"
+PBT_KEYS = ("lr", "weight_decay", "dropout", "label_smoothing", "augment_strength", "focal_gamma")
+
+#: runs the top-K test evaluations; returns their metrics dicts in the jobs' order
+Evaluator = Callable[[Sequence["TestJob"]], list[dict[str, Any]]]
 
 
-@dataclass(frozen=True)
-class SweepSetup:
-    """What every trial of a sweep shares (resolved once in the driver, passed to the workers)."""
+def evaluate_locally(jobs: Sequence[TestJob]) -> list[dict[str, Any]]:
+    """The embedded default :data:`Evaluator`: in the driver, one job after another."""
+    from medzoo.search.evaluation import evaluate_jobs_locally
 
-    prepared: str
-    out: str
-    limit: dict[str, int] = field(default_factory=dict)
-    max_epochs: int | None = None
-    cpus_per_trial: float = 1
-    gpus_per_trial: float = 0
-    workers_per_trial: int = 1
-    max_failures: int = 2
+    return evaluate_jobs_locally(jobs)
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-# -- inside the Ray workers ---------------------------------------------------------------------
+# -- what to search -----------------------------------------------------------------------------
 
 
-def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
-    """The Tune function trainable: one trial, resumed from Tune's checkpoint if there is one."""
-    import torch
-    from ray import tune
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec:
+    """Everything that defines a sweep (recorded in run.json); validated when built.
 
-    from medzoo.search.config import from_dict
-    from medzoo.search.trial import train_trial
+    Build it with :meth:`build` (resolves the recipe or space) or, on resume,
+    :meth:`from_run_info`. Execution choices that may differ between a run and
+    its resume (Ray address, progress output, signing key) are arguments of
+    :func:`run` / :func:`resume` instead.
+    """
 
-    torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
-    cfg = from_dict(dict(config), where="trial config")
-    checkpoint = tune.get_checkpoint()
-    with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_dir:
-        if setup.workers_per_trial > 1:
-            _data_parallel(cfg.to_dict(), setup, resume_dir)
-            return
+    prepared: Path
+    out: Path
+    recipe: Recipe
+    recipe_id: str | None = None  # a built-in recipe's id (None for a space file)
+    space_file: str | None = None
+    samples: int = 8
+    scheduler: str = "asha"
+    search: str = "optuna"
+    objectives: tuple[str, ...] = ("val_metric",)
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    workers_per_trial: int = 1
+    smoke: bool = False
+    time_budget_s: float | None = None
+    test_top_k: int = 3
+    max_failures: int = 2
+    max_concurrent: int | None = None
+    seed: int = 0
+    resamples: int = 1000
 
-        def report(metrics: dict[str, Any], folder: Path) -> None:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        _check_numbers(self)
 
-        train_trial(
-            cfg,
-            prepared=setup.prepared,
-            report=report,
-            limit=setup.limit,
-            max_epochs=setup.max_epochs,
-            resume_from=resume_dir,
+    @classmethod
+    def build(
+        cls,
+        *,
+        prepared: str | Path,
+        out: str | Path,
+        recipe: str | Recipe | None = None,
+        space: str | Path | None = None,
+        smoke: bool = False,
+        **options: Any,
+    ) -> SweepSpec:
+        """Resolve ``recipe`` (an id or a Recipe) or ``space`` (a YAML file), exactly one of them."""
+        if (recipe is None) == (space is None):
+            raise ConfigError(
+                "a sweep needs exactly one of a recipe or a space, "
+                f"got recipe={recipe!r} and space={str(space) if space else None!r}",
+                fix="pass --recipe ID or --space FILE.yaml, not both",
+            )
+        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown sweep option(s): {', '.join(unknown)}")
+        return cls(
+            prepared=Path(prepared).expanduser().resolve(),
+            out=Path(out).expanduser().resolve(),
+            recipe=resolve_recipe(recipe=recipe, space=space, smoke=smoke),
+            recipe_id=(recipe.id if isinstance(recipe, Recipe) else recipe) if space is None else None,
+            space_file=str(Path(space).expanduser().resolve()) if space is not None else None,
+            smoke=smoke,
+            **{**options, "objectives": tuple(options.get("objectives", ("val_metric",)))},
+        )
+
+    @classmethod
+    def from_run_info(cls, info: RunInfo, *, out: Path) -> SweepSpec:
+        """The spec a run folder's run.json records (for :func:`resume`)."""
+        return cls(
+            prepared=Path(info.prepared),
+            out=out,
+            recipe=resolve_recipe(recipe=info.recipe, space=info.space_file, smoke=info.smoke),
+            recipe_id=info.recipe,
+            space_file=info.space_file,
+            samples=info.samples,
+            scheduler=info.scheduler,
+            search=info.search,
+            objectives=tuple(info.objectives),
+            cpus_per_trial=info.resources.cpus_per_trial,
+            gpus_per_trial=info.resources.gpus_per_trial,
+            workers_per_trial=info.resources.workers_per_trial,
+            smoke=info.smoke,
+            time_budget_s=info.budget.time_budget_s,
+            test_top_k=info.test_top_k,
+            max_failures=info.max_failures,
+            max_concurrent=info.max_concurrent,
+            seed=info.seed,
+            resamples=info.resamples,
+        )
+
+    def run_info(self, *, dataset: str, primary_metric: str) -> RunInfo:
+        """run.json of docs/contracts.md "Runs" ("finished" is set when the sweep ends)."""
+        rec = self.recipe
+        return RunInfo(
+            dataset=dataset,
+            prepared=str(self.prepared),
+            recipe=self.recipe_id,
+            space_file=self.space_file,
+            space=rec.space_dict(),
+            point=rec.point.to_dict(),
+            scheduler=self.scheduler,
+            search=self.search,
+            objectives=self.objectives,
+            samples=self.samples,
+            budget=RunBudget(
+                time_budget_s=self.time_budget_s,
+                samples=self.samples,
+                epochs=rec.point.epochs,
+                limit=rec.limit,
+            ),
+            resources=RunResources(
+                cpus_per_trial=self.cpus_per_trial,
+                gpus_per_trial=self.gpus_per_trial,
+                workers_per_trial=self.workers_per_trial,
+            ),
+            max_failures=self.max_failures,
+            max_concurrent=self.max_concurrent,
+            test_top_k=self.test_top_k,
+            seed=self.seed,
+            resamples=self.resamples,
+            smoke=self.smoke,
+            started=_now(),
+            primary_metric=primary_metric,
+            study=study_name(self),
         )
 
 
-def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume_dir: str | None) -> None:
-    """W data-parallel workers (TorchTrainer) inside one Tune trial, reporting back to Tune."""
-    from ray import tune
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    use_gpu = setup.gpus_per_trial > 0
-    per_worker = {"CPU": setup.cpus_per_trial, **({"GPU": setup.gpus_per_trial} if use_gpu else {})}
-    trainer = TorchTrainer(
-        _data_parallel_loop,
-        train_loop_config={"config": config, "setup": setup, "resume_dir": resume_dir},
-        scaling_config=ScalingConfig(
-            num_workers=setup.workers_per_trial, use_gpu=use_gpu, resources_per_worker=per_worker
-        ),
-        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        run_config=RunConfig(
-            name=f"train-{tune.get_context().get_trial_id()}",
-            storage_path=str(Path(setup.out) / "train"),
-            callbacks=[TuneReportCallback()],
-            failure_config=FailureConfig(max_failures=setup.max_failures),
-        ),
-    )
-    trainer.fit()
-
-
-def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
-    import ray.train
-    import torch
-
-    from medzoo.search.trial import train_trial
-
-    setup: SweepSetup = loop_config["setup"]
-    torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
-    rank = ray.train.get_context().get_world_rank()
-
-    def report(metrics: dict[str, Any], folder: Path) -> None:
-        checkpoint = ray.train.Checkpoint.from_directory(str(folder)) if rank == 0 else None
-        ray.train.report(metrics, checkpoint=checkpoint)
-
-    checkpoint = ray.train.get_checkpoint()
-    with (
-        checkpoint.as_directory()
-        if checkpoint
-        else contextlib.nullcontext(loop_config["resume_dir"]) as resume
-    ):
-        train_trial(
-            loop_config["config"],
-            prepared=setup.prepared,
-            report=report,
-            limit=setup.limit,
-            max_epochs=setup.max_epochs,
-            resume_from=resume,
-            distributed=True,
+def _check_choices(spec: SweepSpec) -> None:
+    if spec.scheduler not in SCHEDULERS:
+        raise ConfigError(
+            f"scheduler must be one of {', '.join(SCHEDULERS)}, got scheduler={spec.scheduler!r}"
+        )
+    if spec.search not in SEARCHES:
+        raise ConfigError(f"search must be one of {', '.join(SEARCHES)}, got search={spec.search!r}")
+    objectives = spec.objectives
+    if not objectives or objectives[0] != "val_metric" or any(o not in OBJECTIVES for o in objectives):
+        raise ConfigError(f"objectives must be val_metric or val_metric,gmacs, got {','.join(objectives)!r}")
+    if spec.scheduler == "pbt" and spec.search == "optuna":
+        raise ConfigError(
+            "scheduler pbt mutates configs itself and cannot follow an Optuna searcher",
+            fix="use --search random with --scheduler pbt",
         )
 
 
-# -- the driver ---------------------------------------------------------------------------------
+def _check_numbers(spec: SweepSpec) -> None:
+    for name, low in (("samples", 1), ("workers_per_trial", 1), ("test_top_k", 0), ("max_failures", 0)):
+        if getattr(spec, name) < low:
+            raise ConfigError(f"{name} >= {low} must hold, got {name}={getattr(spec, name)}")
+    if spec.cpus_per_trial <= 0 or spec.gpus_per_trial < 0:
+        raise ConfigError(
+            "cpus_per_trial > 0 and gpus_per_trial >= 0 must hold, "
+            f"got {spec.cpus_per_trial}, {spec.gpus_per_trial}"
+        )
+    if spec.resamples < 1 or (spec.max_concurrent is not None and spec.max_concurrent < 1):
+        raise ConfigError(
+            f"resamples >= 1 and max_concurrent >= 1 must hold, got {spec.resamples}, {spec.max_concurrent}"
+        )
 
 
 def resolve_recipe(*, recipe: str | Recipe | None, space: str | Path | None, smoke: bool) -> Recipe:
@@ -152,35 +235,76 @@ def resolve_recipe(*, recipe: str | Recipe | None, space: str | Path | None, smo
     return load_recipe(recipe, smoke=smoke)
 
 
-def _searcher(search: str, recipe: Recipe, objectives: Sequence[str], seed: int):
+# -- where it lives and runs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a sweep's pieces live and run: the one place clusters change.
+
+    ``storage_path``/``storage_filesystem`` go to Tune's RunConfig (the run folder's
+    ``tune/`` lives there); ``prepared`` is the prepared set as trials open it;
+    ``evaluate`` runs the top-K test evaluations.
+    """
+
+    run_dir: Path
+    storage_path: str
+    storage_filesystem: Any = None
+    prepared: str = ""
+    evaluate: Evaluator = evaluate_locally
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.run_dir / TUNE_DIR
+
+
+def place(spec: SweepSpec) -> Placement:
+    """Local run folder, local prepared set, test evaluation in the driver (the embedded default)."""
+    return Placement(run_dir=spec.out, storage_path=str(spec.out), prepared=str(spec.prepared))
+
+
+# -- Tune's pieces ------------------------------------------------------------------------------
+
+
+def _searcher(spec: SweepSpec, placement: Placement):
+    objectives, recipe = spec.objectives, spec.recipe
     metric = list(objectives) if len(objectives) > 1 else objectives[0]
     mode = [OBJECTIVES[o] for o in objectives] if len(objectives) > 1 else OBJECTIVES[objectives[0]]
     points = [p for p in [recipe.point_to_evaluate()] if p]
     grid = [k for k, p in recipe.space.items() if p.kind == "grid"]
-    if grid and search == "optuna":
+    if grid and spec.search == "optuna":
         raise ConfigError(
             f"grid keys ({', '.join(grid)}) enumerate values and need --search random, got optuna",
             fix="use --search random, or type: choice for Optuna",
         )
-    if search == "optuna":
+    if spec.search == "optuna":
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(
+        from medzoo.search.optuna_search import STUDY_FILE, RunStudySearch, journal_storage
+
+        return RunStudySearch(
             metric=metric,
             mode=mode,
             points_to_evaluate=points or None,
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=optuna.samplers.TPESampler(seed=spec.seed),
+            study_name=study_name(spec),
+            storage=journal_storage(placement.run_dir / STUDY_FILE),
         )
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(points_to_evaluate=points or None, random_state=seed)
+    return BasicVariantGenerator(points_to_evaluate=points or None, random_state=spec.seed)
 
 
-def _scheduler(scheduler: str, recipe: Recipe, epochs: int):
+def study_name(spec: SweepSpec) -> str | None:
+    """The Optuna study's name in the run's journal (the run folder's name); None without Optuna."""
+    return spec.out.name if spec.search == "optuna" else None
+
+
+def _scheduler(spec: SweepSpec):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
-    if scheduler == "asha":
+    epochs = spec.recipe.point.epochs
+    if spec.scheduler == "asha":
         return ASHAScheduler(
             metric="val_metric",
             mode="max",
@@ -189,15 +313,11 @@ def _scheduler(scheduler: str, recipe: Recipe, epochs: int):
             grace_period=max(1, epochs // 4),
             reduction_factor=2,
         )
-    if scheduler == "pbt":
-        mutations = {
-            k: p.to_tune()
-            for k, p in recipe.space.items()
-            if k in ("lr", "weight_decay", "dropout", "label_smoothing", "augment_strength", "focal_gamma")
-        }
+    if spec.scheduler == "pbt":
+        mutations = {k: p.to_tune() for k, p in spec.recipe.space.items() if k in PBT_KEYS}
         if not mutations:
             raise ConfigError(
-                f"scheduler pbt needs a continuous key (lr, weight_decay, ...) in the space of {recipe.id}"
+                f"scheduler pbt needs a continuous key (lr, weight_decay, ...) in the space of {spec.recipe.id}"
             )
         return PopulationBasedTraining(
             metric="val_metric",
@@ -209,229 +329,265 @@ def _scheduler(scheduler: str, recipe: Recipe, epochs: int):
     return FIFOScheduler()
 
 
-def _resumed_run(out: Path, prepared: Path) -> tuple[Recipe, dict[str, Any]]:
-    import json
-
-    if not (out / "run.json").exists():
-        raise SweepError(
-            f"cannot resume: {out} has no run.json (no sweep was started there)",
-            fix=f"start it without --resume: medzoo sweep {prepared} --out {out} ...",
-        )
-    run_info = json.loads((out / "run.json").read_text())
-    if Path(run_info["prepared"]) != prepared:
-        raise SweepError(
-            f"cannot resume {out}: it ran on {run_info['prepared']}, got {prepared}",
-            fix=f"medzoo sweep {run_info['prepared']} --out {out} --resume",
-        )
-    rec = resolve_recipe(
-        recipe=run_info.get("recipe"), space=run_info.get("space_file"), smoke=run_info["smoke"]
-    )
-    return rec, run_info
-
-
-@contextlib.contextmanager
-def _ctrl_c_interrupts() -> Iterator[None]:
-    """Let Ctrl-C raise KeyboardInterrupt out of ``Tuner.fit``.
-
-    Ray Tune's own SIGINT handler makes ``fit`` return normally with trials left unfinished, which a
-    caller would mistake for a finished sweep (and go on to test and publish it). Trials checkpoint
-    every epoch and Tune saves its experiment state as it goes, so ``--resume`` continues from there.
-    """
-    key = "TUNE_DISABLE_SIGINT_HANDLER"
-    before = os.environ.get(key)
-    os.environ[key] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
-
-
 def _trial_dirname(trial: Any) -> str:
     return str(trial.trial_id)  # short, stable folder names (Tune's default embeds the whole config)
 
 
+def _trainable(spec: SweepSpec, placement: Placement):
+    from ray import tune
+
+    setup = SweepSetup(
+        prepared=placement.prepared,
+        out=str(placement.run_dir),
+        limit=dict(spec.recipe.limit),
+        cpus_per_trial=spec.cpus_per_trial,
+        gpus_per_trial=spec.gpus_per_trial,
+        workers_per_trial=spec.workers_per_trial,
+        max_failures=spec.max_failures,
+    )
+    if spec.workers_per_trial > 1:
+        resources: Any = {"CPU": 0.1}  # the trial only drives its TorchTrainer's workers
+    else:
+        resources = {"CPU": spec.cpus_per_trial, "GPU": spec.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(tune_trainable, setup=setup), resources)
+
+
+def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progress: bool):
+    """A fresh Tuner; ``tuner.pkl`` (written at construction) is signed at once."""
+    from ray import tune
+
+    from medzoo.search.tune_callbacks import SignState
+
+    signer = SignState(key.path)
+    tuner = tune.Tuner(
+        _trainable(spec, placement),
+        param_space=spec.recipe.tune_space(),
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(spec, placement),
+            scheduler=_scheduler(spec),
+            num_samples=spec.samples,
+            time_budget_s=spec.time_budget_s,
+            max_concurrent_trials=spec.max_concurrent,
+            trial_dirname_creator=_trial_dirname,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR,
+            storage_path=placement.storage_path,
+            storage_filesystem=placement.storage_filesystem,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[signer],
+            verbose=1 if progress else 0,
+        ),
+    )
+    signer.extra = sign_folder(placement.tune_dir, key)
+    return tuner
+
+
+def _restored_tuner(spec: SweepSpec, placement: Placement, key: SigningKey):
+    """``Tuner.restore`` of a verified Tune folder (checked again here, just before unpickling).
+
+    The restored RunConfig brings back its SignState callback, which signs the
+    continued state as it is saved.
+    """
+    from ray import tune
+
+    from medzoo.search.tune_callbacks import SignState
+
+    verify_folder(placement.tune_dir, key)
+    tuner = tune.Tuner.restore(
+        str(placement.tune_dir),
+        trainable=_trainable(spec, placement),
+        resume_unfinished=True,
+        resume_errored=True,
+    )
+    local = getattr(tuner, "_local_tuner", None)  # Ray has no public accessor (None under Ray Client)
+    for callback in (local.get_run_config().callbacks if local else None) or []:
+        if isinstance(callback, SignState):
+            callback.key_path, callback.extra = str(key.path), sign_folder(placement.tune_dir, key)
+    return tuner
+
+
+@contextlib.contextmanager
+def _interrupt_watch() -> Iterator[Callable[[], bool]]:
+    """Tell whether Ctrl-C reached ``Tuner.fit``.
+
+    Tune's SIGINT handler ends ``fit`` normally, with trials unfinished, after saving its
+    state; a caller must not mistake that for a finished sweep. Tune restores the handler it
+    found on its first SIGINT, so a sentinel installed here tells us afterwards that one came
+    (no environment variable needed). A second Ctrl-C raises at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def sentinel(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, sentinel)
+    try:
+        yield lambda: signal.getsignal(signal.SIGINT) is sentinel
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+
 def run(
+    spec: SweepSpec | None = None,
+    /,
     *,
-    prepared: str | Path,
-    out: str | Path,
-    recipe: str | Recipe | None = None,
-    space: str | Path | None = None,
-    samples: int = 8,
-    scheduler: str = "asha",
-    search: str = "optuna",
-    objectives: Sequence[str] = ("val_metric",),
-    cpus_per_trial: float = 1,
-    gpus_per_trial: float = 0,
-    workers_per_trial: int = 1,
     address: str | None = None,
-    resume: bool = False,
-    smoke: bool = False,
-    time_budget_s: float | None = None,
-    test_top_k: int = 3,
-    max_failures: int = 2,
-    max_concurrent: int | None = None,
-    seed: int = 0,
     progress: bool = True,
-    resamples: int = 1000,
+    signing_key: SigningKey | None = None,
+    resume: bool = False,
+    **options: Any,
 ):
-    """Run (or resume) a sweep and write the run folder; returns the result table."""
-    from medzoo.cluster.connect import connect
-    from medzoo.search.results import collect
+    """Run a sweep and write its run folder; returns the :class:`~medzoo.search.results.ResultTable`.
+
+    ``run(spec)`` with a :class:`SweepSpec`, or ``run(prepared=..., out=..., recipe=... | space=...,
+    ...)`` with the spec's fields as keywords. ``resume=True`` is :func:`resume` on ``out``.
+    ``signing_key`` defaults to the user's key under ``$MEDZOO_HOME``.
+    """
+    if resume:
+        if spec is not None:
+            raise ConfigError("resume takes the run folder, not a spec", fix="call resume(spec.out)")
+        return _resume_run(
+            options["out"],
+            prepared=options.get("prepared"),
+            address=address,
+            progress=progress,
+            signing_key=signing_key,
+        )
+    if spec is None:
+        spec = SweepSpec.build(**options)
+    elif options:
+        raise ConfigError(f"give a SweepSpec or keyword options, not both (got {', '.join(sorted(options))})")
     from medzoo.search.trial import DataInfo
 
-    if scheduler not in SCHEDULERS:
-        raise ConfigError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got scheduler={scheduler!r}")
-    if search not in SEARCHES:
-        raise ConfigError(f"search must be one of {', '.join(SEARCHES)}, got search={search!r}")
-    objectives = tuple(objectives)
-    if not objectives or objectives[0] != "val_metric" or any(o not in OBJECTIVES for o in objectives):
-        raise ConfigError(f"objectives must be val_metric or val_metric,gmacs, got {','.join(objectives)!r}")
-    if scheduler == "pbt" and search == "optuna":
+    data = DataInfo.read(spec.prepared)
+    if spec.recipe.dataset is not None and spec.recipe.dataset != data.dataset:
         raise ConfigError(
-            "scheduler pbt mutates configs itself and cannot follow an Optuna searcher",
-            fix="use --search random with --scheduler pbt",
+            f"recipe {spec.recipe.id!r} is for dataset {spec.recipe.dataset!r}, "
+            f"but {spec.prepared} holds {data.dataset!r}",
+            fix=f"use a space file with `base: {spec.recipe.id}` and `dataset: {data.dataset}`",
         )
-    for name, value, low in (
-        ("samples", samples, 1),
-        ("workers_per_trial", workers_per_trial, 1),
-        ("test_top_k", test_top_k, 0),
-        ("max_failures", max_failures, 0),
-    ):
-        if value < low:
-            raise ConfigError(f"{name} >= {low} must hold, got {name}={value}")
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise ConfigError(
-            f"cpus_per_trial > 0 and gpus_per_trial >= 0 must hold, got {cpus_per_trial}, {gpus_per_trial}"
+    if spec.out.exists() and any(spec.out.iterdir()):
+        raise SweepError(
+            f"run folder {spec.out} exists and is not empty; a new sweep never overwrites one",
+            fix="pass --resume to continue it, or choose another --out",
         )
+    run_info = spec.run_info(dataset=data.dataset, primary_metric=data.primary_metric)
+    spec.out.mkdir(parents=True, exist_ok=True)
+    run_info.write(spec.out, replace=False)
+    return _execute(spec, run_info, restore=False, address=address, progress=progress, key=signing_key)
 
-    prepared, out = Path(prepared).expanduser().resolve(), Path(out).expanduser().resolve()
-    data = DataInfo.read(prepared)
-    tune_path = out / TUNE_DIR
-    if resume:  # everything but the Ray address comes from the run folder
-        rec, run_info = _resumed_run(out, prepared)
-        res = run_info["resources"]
-        cpus_per_trial, gpus_per_trial = res["cpus_per_trial"], res["gpus_per_trial"]
-        workers_per_trial, max_failures = res["workers_per_trial"], run_info["max_failures"]
-        test_top_k, seed = run_info["test_top_k"], run_info["seed"]
-    else:
-        if out.exists() and any(out.iterdir()):
-            raise SweepError(
-                f"run folder {out} exists and is not empty; a new sweep never overwrites one",
-                fix="pass --resume to continue it, or choose another --out",
-            )
-        rec = resolve_recipe(recipe=recipe, space=space, smoke=smoke)
-        if rec.dataset is not None and rec.dataset != data.dataset:
-            raise ConfigError(
-                f"recipe {rec.id!r} is for dataset {rec.dataset!r}, but {prepared} holds {data.dataset!r}",
-                fix=f"use a space file with `base: {rec.id}` and `dataset: {data.dataset}`",
-            )
-        run_info = {
-            "dataset": data.dataset,
-            "prepared": str(prepared),
-            "recipe": rec.id if space is None else None,
-            "space_file": str(Path(space).resolve()) if space is not None else None,
-            "space": rec.space_dict(),
-            "point": rec.point.to_dict(),
-            "scheduler": scheduler,
-            "search": search,
-            "objectives": list(objectives),
-            "samples": samples,
-            "budget": {
-                "time_budget_s": time_budget_s,
-                "samples": samples,
-                "epochs": rec.point.epochs,
-                "limit": rec.limit,
-            },
-            "resources": {
-                "cpus_per_trial": cpus_per_trial,
-                "gpus_per_trial": gpus_per_trial,
-                "workers_per_trial": workers_per_trial,
-            },
-            "max_failures": max_failures,
-            "test_top_k": test_top_k,
-            "seed": seed,
-            "smoke": smoke,
-            "started": _now(),
-            "finished": None,
-            "primary_metric": data.primary_metric,
-            "mode": "max",
-        }
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "run.json", run_info)
 
+def resume(
+    run_dir: str | Path,
+    *,
+    prepared: str | Path | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    signing_key: SigningKey | None = None,
+):
+    """Continue the sweep of ``run_dir`` from its recorded spec (``Tuner.restore``).
+
+    Finished trials are not run again; unfinished and errored ones continue from their
+    checkpoints. A run folder whose sweep never saved Tune state starts its trials afresh.
+    ``prepared``, when given, must be the prepared set the run was started on.
+    """
+    out = Path(run_dir).expanduser().resolve()
+    if not (out / "run.json").is_file():
+        raise SweepError(
+            f"cannot resume: {out} has no run.json (no sweep was started there)",
+            fix=f"start it without --resume: medzoo sweep PREPARED --out {out} ...",
+        )
+    run_info = RunInfo.read(out)
+    if prepared is not None and Path(run_info.prepared) != Path(prepared).expanduser().resolve():
+        raise SweepError(
+            f"cannot resume {out}: it ran on {run_info.prepared}, got {prepared}",
+            fix=f"medzoo sweep {run_info.prepared} --out {out} --resume",
+        )
+    spec = SweepSpec.from_run_info(run_info, out=out)
+    return _execute(spec, run_info, restore=True, address=address, progress=progress, key=signing_key)
+
+
+_resume_run = resume  # ``run``'s own ``resume`` flag hides the function's name inside it
+
+
+def _execute(
+    spec: SweepSpec,
+    run_info: RunInfo,
+    *,
+    restore: bool,
+    address: str | None,
+    progress: bool,
+    key: SigningKey | None,
+):
+    """Verify (on restore), connect, fit (new or restored), collect the results, record the end."""
     import ray
     from ray import tune
 
-    run_info["ray_version"] = ray.__version__
-    setup = SweepSetup(
-        prepared=str(prepared),
-        out=str(out),
-        limit=dict(rec.limit),
-        cpus_per_trial=cpus_per_trial,
-        gpus_per_trial=gpus_per_trial,
-        workers_per_trial=workers_per_trial,
-        max_failures=max_failures,
-    )
-    if workers_per_trial > 1:
-        resources: Any = {"CPU": 0.1}  # the trial only drives its TorchTrainer's workers
-    else:
-        resources = {"CPU": cpus_per_trial, "GPU": gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(tune_trainable, setup=setup), resources)
+    from medzoo.cluster.connect import connect
+
+    key = key or _default_key()
+    placement = place(spec)
+    restore = restore and tune.Tuner.can_restore(str(placement.tune_dir))
+    if restore:  # before Ray starts: a refused run costs nothing
+        verify_folder(placement.tune_dir, key)
+    run_info = dataclasses.replace(run_info, ray_version=ray.__version__)
     connection = connect(address=address)
     try:
-        if resume and tune.Tuner.can_restore(str(tune_path)):
-            tuner = tune.Tuner.restore(
-                str(tune_path), trainable=trainable, resume_unfinished=True, resume_errored=True
-            )
+        if restore:
+            tuner = _restored_tuner(spec, placement, key)
         else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=rec.tune_space(),
-                tune_config=tune.TuneConfig(
-                    search_alg=_searcher(search, rec, objectives, seed),
-                    scheduler=_scheduler(scheduler, rec, rec.point.epochs),
-                    num_samples=samples,
-                    time_budget_s=time_budget_s,
-                    max_concurrent_trials=max_concurrent,
-                    trial_dirname_creator=_trial_dirname,
-                    reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name=TUNE_DIR,
-                    storage_path=str(out),
-                    failure_config=tune.FailureConfig(max_failures=max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    verbose=1 if progress else 0,
-                ),
-            )
-        with _ctrl_c_interrupts():
+            tuner = _new_tuner(spec, placement, key, progress=progress)
+        with _interrupt_watch() as interrupted:
             grid = tuner.fit()
-        table = collect(
-            grid,
-            out=out,
-            run_info=run_info,
-            prepared=prepared,
-            test_top_k=test_top_k,
-            resamples=resamples,
-            seed=seed,
-        )
+            stopped_by_user = interrupted()
+        sign_folder(placement.tune_dir, key)
+        if stopped_by_user:
+            raise KeyboardInterrupt(f"sweep {spec.out} interrupted; continue it with --resume")
+        table = _collect(spec, placement, grid, run_info)
     finally:
         connection.close()
-    run_info["finished"] = _now()
-    atomic_write_json(out / "run.json", run_info)
-    if table.best is None:
-        errors = [e for e in table.frame.get("error", []) if e]
-        reason = (
-            f"; first error: {errors[0]}"
-            if errors
-            else f" within time_budget_s={run_info['budget']['time_budget_s']}"
-        )
-        raise SweepError(
-            f"no trial of {out} finished an epoch, so there is no best trial{reason} "
-            f"(per-trial status in {out / 'results.parquet'})",
-            fix="fix the error above, or raise --time-budget-s / lower the smoke scale",
-        )
+    dataclasses.replace(run_info, finished=_now()).write(spec.out)
+    _require_a_best(table, spec)
     return table
+
+
+def _default_key() -> SigningKey:
+    from medzoo.paths import resolve_home
+
+    return SigningKey.load_or_create(resolve_home())
+
+
+def _collect(spec: SweepSpec, placement: Placement, grid: Any, run_info: RunInfo):
+    from medzoo.search.results import collect
+
+    return collect(
+        grid,
+        out=placement.run_dir,
+        run_info=run_info,
+        prepared=Path(placement.prepared),
+        test_top_k=spec.test_top_k,
+        resamples=spec.resamples,
+        seed=spec.seed,
+        evaluate=placement.evaluate,
+    )
+
+
+def _require_a_best(table: Any, spec: SweepSpec) -> None:
+    if table.best is not None:
+        return
+    errors = [e for e in table.frame.get("error", []) if e]
+    reason = f"; first error: {errors[0]}" if errors else f" within time_budget_s={spec.time_budget_s}"
+    raise SweepError(
+        f"no trial of {spec.out} finished an epoch, so there is no best trial{reason} "
+        f"(per-trial status in {spec.out / 'results.parquet'})",
+        fix="fix the error above, or raise --time-budget-s / lower the smoke scale",
+    )

@@ -8,12 +8,13 @@ resume from); ``medzoo train`` calls the same function directly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from medzoo.device import Runtime, detect
-from medzoo.errors import ConfigError, DatasetError, TrialError
+from medzoo.errors import ConfigError, DatasetError, MedzooError, TrialError
+from medzoo.formats.run import TrialRecord
 from medzoo.paths import atomic_dir, atomic_write_json
+from medzoo.scoring import probabilities
 from medzoo.search import checkpoint as ckpt
 from medzoo.search.config import TrialConfig, from_dict
-from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights, probabilities
+from medzoo.search.losses import ClassificationLoss, class_weights, pos_weights
 from medzoo.search.metrics import compute_metrics, primary_key
 from medzoo.search.schedule import EarlyStopping, LRSchedule, mode_of
 
@@ -125,13 +128,13 @@ def build_loaders(
     """Loaders per split; train is augmented and, with ``balance: sampler``, class-balanced."""
     limit = limit or {}
     loaders: dict[str, DataLoader] = {}
-    workers = cfg.num_workers
     common = {
-        "num_workers": workers,
+        "num_workers": cfg.num_workers,
         "pin_memory": runtime.pin_memory,
-        "persistent_workers": runtime.persistent_workers and workers > 0,
+        "persistent_workers": runtime.persistent_workers and cfg.num_workers > 0,
     }
     for split in splits:
+        train = split == "train"
         ds = open_split(
             prepared,
             split,
@@ -140,44 +143,54 @@ def build_loaders(
             mean=mean,
             std=std,
             limit=limit.get(split),
-            train=split == "train",
+            train=train,
         )
         if len(ds) == 0:
             raise TrialError(
-                f"split {split!r} of {prepared} has no rows (sequence={cfg.sequence!r}); a trial needs data in every split",
+                f"split {split!r} of {prepared} has no rows (sequence={cfg.sequence!r}); "
+                "a trial needs data in every split",
                 fix="re-prepare the dataset or check the config (e.g. --set sequence=...)",
             )
-        if split != "train":
-            loaders[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, **common)
-            continue
-        gen = torch.Generator().manual_seed(cfg.seed)
-        sampler = None
-        if cfg.balance == "sampler" and distributed:
-            raise ConfigError(
-                "balance: sampler cannot be split across data-parallel workers",
-                fix="use --set balance=loss_weights (or workers_per_trial=1)",
-            )
-        if cfg.balance == "sampler":
-            targets = np.asarray(ds.targets)
-            if targets.ndim != 1:
-                raise ConfigError(
-                    "balance: sampler needs single-label targets; use balance: loss_weights for multilabel"
-                )
-            counts = np.bincount(targets, minlength=len(ds.classes)).astype(float)
-            weights = 1.0 / np.maximum(counts[targets], 1)
-            sampler = WeightedRandomSampler(
-                torch.as_tensor(weights), len(ds), replacement=True, generator=gen
-            )
-        loaders[split] = DataLoader(
-            ds,
-            batch_size=cfg.batch_size,
-            shuffle=sampler is None,
-            sampler=sampler,
-            generator=gen,
-            drop_last=len(ds) > cfg.batch_size,
-            **common,
-        )
+        if train:
+            loaders[split] = _train_loader(ds, cfg, common, distributed=distributed)
+        else:
+            # a generator of its own: an iterator without one draws its worker seed from the process RNG
+            gen = torch.Generator().manual_seed(cfg.seed)
+            loaders[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, generator=gen, **common)
     return loaders
+
+
+def _train_loader(ds: Any, cfg: TrialConfig, common: dict[str, Any], *, distributed: bool) -> DataLoader:
+    """Shuffled (or class-balanced) batches drawn from the loader's own ``torch.Generator``.
+
+    The generator is local to the loader (the process RNG is never seeded) and is
+    re-seeded per epoch by the trial, so a resumed trial sees the same batches.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sampler = None
+    if cfg.balance == "sampler" and distributed:
+        raise ConfigError(
+            "balance: sampler cannot be split across data-parallel workers",
+            fix="use --set balance=loss_weights (or workers_per_trial=1)",
+        )
+    if cfg.balance == "sampler":
+        targets = np.asarray(ds.targets)
+        if targets.ndim != 1:
+            raise ConfigError(
+                "balance: sampler needs single-label targets; use balance: loss_weights for multilabel"
+            )
+        counts = np.bincount(targets, minlength=len(ds.classes)).astype(float)
+        weights = 1.0 / np.maximum(counts[targets], 1)
+        sampler = WeightedRandomSampler(torch.as_tensor(weights), len(ds), replacement=True, generator=gen)
+    return DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=gen,
+        drop_last=len(ds) > cfg.batch_size,
+        **common,
+    )
 
 
 def build_loss(
@@ -301,7 +314,7 @@ def evaluate(
         with runtime.autocast():
             logits = model(x)
         total += loss_fn(logits, y).item() * len(x)
-        probs.append(probabilities(logits, task).cpu().numpy())
+        probs.append(probabilities(logits, task=task).cpu().numpy())
         targets.append(batch["target"].numpy())
         indices.append(np.asarray(batch["index"]))
     n = sum(len(p) for p in probs)
@@ -347,6 +360,245 @@ def describe(
 # -- the trial ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's default RNG seeded to ``seed``; the caller's RNG state is restored after.
+
+    Why not a ``torch.Generator`` here: module initialisers (``nn.init.*``, used by
+    timm's model constructors) and dropout take no generator argument. ``fork_rng``
+    scopes the seed to the block, so the process RNG is left as it was found.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclass(frozen=True)
+class TrialParts:
+    """The live objects of one trial, built once by :func:`build_trial`."""
+
+    cfg: TrialConfig
+    data: DataInfo
+    prepared: Path
+    runtime: Runtime
+    model: nn.Module
+    loaders: dict[str, DataLoader]
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    stopper: EarlyStopping
+    scaler: Any
+    monitor: str
+    epochs: int
+    trial_json: dict[str, Any]
+    image_size: int
+
+
+@dataclass
+class TrialProgress:
+    """The trial's bookkeeping, advanced epoch by epoch (and restored from a checkpoint)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: dict[str, Any] = field(default_factory=dict)
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    complexity: dict[str, Any] = field(default_factory=dict)
+    start: int = 0
+    resumed_at: list[int] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def _open_loaders(cfg, data, prepared, runtime, *, image_size, mean, std, limit, distributed):
+    try:
+        return build_loaders(
+            cfg,
+            prepared=prepared,
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            runtime=runtime,
+            limit=limit,
+            distributed=distributed,
+        )
+    except DatasetError as exc:
+        raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
+
+
+def build_trial(
+    cfg: TrialConfig,
+    *,
+    prepared: Path,
+    runtime: Runtime | None = None,
+    max_epochs: int | None = None,
+    limit: Mapping[str, int] | None = None,
+    distributed: bool = False,
+) -> TrialParts:
+    """Model (initialised under the trial's seed), loaders, loss, optimiser, schedule, early stopping."""
+    data = DataInfo.read(prepared)
+    runtime = runtime or detect(num_workers=cfg.num_workers)
+    with seeded(cfg.seed):
+        model = build_model(cfg, num_classes=len(data.classes))
+    image_size, mean, std = input_spec(cfg, model)
+    trial_json = describe(cfg, model, data, image_size=image_size, mean=mean, std=std)
+    model = model.to(runtime.torch_device())
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loaders = _open_loaders(
+        cfg,
+        data,
+        prepared,
+        runtime,
+        image_size=image_size,
+        mean=mean,
+        std=std,
+        limit=limit,
+        distributed=distributed,
+    )
+    if distributed:
+        import ray.train.torch as rtt
+
+        model = rtt.prepare_model(model)
+        loaders["train"] = rtt.prepare_data_loader(loaders["train"], move_to_device=False)
+    targets = np.asarray(loaders["train"].dataset.targets)
+    loss_fn = build_loss(cfg, task=data.task, train_targets=targets, num_classes=len(data.classes))
+    monitor = cfg.early_stop_metric
+    return TrialParts(
+        cfg=cfg,
+        data=data,
+        prepared=prepared,
+        runtime=runtime,
+        model=model,
+        loaders=loaders,
+        loss_fn=loss_fn.to(runtime.torch_device()),
+        optimizer=build_optimizer(cfg, model),
+        schedule=build_schedule(cfg),
+        stopper=EarlyStopping(monitor, patience=cfg.early_stop_patience, min_delta=cfg.min_delta),
+        scaler=torch.amp.GradScaler("cuda") if runtime.amp_dtype == "float16" else None,
+        monitor=monitor,
+        epochs=min(cfg.epochs, max_epochs) if max_epochs else cfg.epochs,
+        trial_json=trial_json,
+        image_size=image_size,
+    )
+
+
+def start_or_resume(parts: TrialParts, resume_from: str | Path | None) -> TrialProgress:
+    """Fresh bookkeeping, or the checkpoint's (loading its weights, optimiser and schedule state)."""
+    if ckpt.is_resumable(Path(resume_from) if resume_from else None):
+        try:
+            progress = _restore(
+                Path(resume_from),
+                cfg=parts.cfg,
+                model=parts.model,
+                optimizer=parts.optimizer,
+                schedule=parts.schedule,
+                stopper=parts.stopper,
+            )
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a malformed or foreign checkpoint
+            if isinstance(exc, MedzooError):
+                raise
+            raise TrialError(
+                f"cannot resume from {resume_from}: {exc!r}",
+                fix="delete the checkpoint and restart the trial",
+            ) from None
+    else:
+        progress = TrialProgress(best_state=state_dict_cpu(parts.model))
+    if not progress.complexity:
+        with seeded(parts.cfg.seed):  # the counter feeds random inputs
+            progress.complexity = measure_complexity(_unwrap(parts.model), parts.image_size)
+    progress.stopped_early = parts.stopper.should_stop
+    return progress
+
+
+def run_epoch(parts: TrialParts, epoch: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train one epoch and evaluate on validation: (history row, validation metrics with "loss").
+
+    The epoch runs under its own seed (dropout) and the train loader's generator is re-seeded,
+    so an epoch replays identically after a resume.
+    """
+    t0 = time.perf_counter()
+    lr = set_lr(parts.optimizer, parts.schedule.factor(epoch))
+    epoch_seed = parts.cfg.seed * 100_003 + epoch
+    train = parts.loaders["train"]
+    sampler = getattr(train, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    if train.generator is not None:
+        train.generator.manual_seed(epoch_seed)
+    try:
+        with seeded(epoch_seed):
+            train_loss = train_one_epoch(
+                parts.model, train, parts.loss_fn, parts.optimizer, parts.runtime, parts.scaler
+            )
+        out = evaluate(parts.model, parts.loaders["val"], parts.loss_fn, parts.runtime, task=parts.data.task)
+    except DatasetError as exc:
+        raise TrialError(
+            f"trial could not read its data in {parts.prepared}: {exc.message}", fix=exc.fix
+        ) from exc
+    metrics = compute_metrics(out["probs"], out["targets"], task=parts.data.task, classes=parts.data.classes)
+    scalars = {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float | int) or v is None}
+    row = {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "val_loss": out["loss"],
+        **scalars,
+        "lr": lr,
+        "epoch_s": time.perf_counter() - t0,
+    }
+    return row, {"loss": out["loss"], **metrics}
+
+
+def record_epoch(parts: TrialParts, progress: TrialProgress, row: dict[str, Any], metrics: dict) -> None:
+    """Early stopping, the schedule's plateau step and the best-so-far weights, after one epoch."""
+    progress.history.append(row)
+    scalars = {k: v for k, v in row.items() if k.startswith("val_")}
+    current = {"val_metric": scalars.get(f"val_{parts.data.primary_metric}"), **row}
+    if parts.monitor not in current:
+        allowed = sorted(k for k in current if k.startswith("val_"))
+        raise ConfigError(
+            f"early_stop_metric={parts.monitor!r} is not a validation metric of this task; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    value = current.get(parts.monitor)
+    improved = parts.stopper.step(value if value is not None else float("nan"), row["epoch"])
+    parts.schedule.observe(value)
+    if improved or not progress.best_val:
+        progress.best_state = state_dict_cpu(parts.model)
+        progress.best_val = {"epoch": row["epoch"], **metrics}
+    progress.stopped_early = parts.stopper.should_stop
+
+
+def report_epoch(parts: TrialParts, progress: TrialProgress, report: Report) -> None:
+    """Hand ``report`` this epoch's result and a complete, resumable checkpoint folder."""
+    row = progress.history[-1]
+    done = progress.stopped_early or row["epoch"] == parts.epochs
+    state = {
+        "epoch": row["epoch"],
+        "schedule": parts.schedule.state_dict(),
+        "early_stopping": parts.stopper.state_dict(),
+        "resumed_at": progress.resumed_at,
+        "stopped_early": progress.stopped_early,
+    }
+    folder = Path(tempfile.mkdtemp(prefix="medzoo-ckpt-"))
+    try:
+        _write_folder(folder, parts, progress, optimizer=parts.optimizer, state=state)
+        report(_result(progress, parts.data, row, done), folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_folder(folder: Path, parts: TrialParts, progress: TrialProgress, *, optimizer, state) -> None:
+    write_checkpoint(
+        folder,
+        model=parts.model,
+        best_state=progress.best_state,
+        optimizer=optimizer,
+        state=state,
+        trial_json={**parts.trial_json, "resumed_at_epochs": progress.resumed_at},
+        history=progress.history,
+        best_val=progress.best_val,
+        complexity=progress.complexity,
+    )
+
+
 def train_trial(
     config: TrialConfig | Mapping[str, Any],
     *,
@@ -368,147 +620,29 @@ def train_trial(
     schedule and early-stopping state.
     """
     cfg = config if isinstance(config, TrialConfig) else from_dict(dict(config), where="trial config")
-    prepared = Path(prepared)
-    data = DataInfo.read(prepared)
-    runtime = runtime or detect(num_workers=cfg.num_workers)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % (2**32))
-    model = build_model(cfg, num_classes=len(data.classes))
-    image_size, mean, std = input_spec(cfg, model)
-    trial_json = describe(cfg, model, data, image_size=image_size, mean=mean, std=std)
-    model = model.to(runtime.torch_device())
-    if runtime.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    try:
-        loaders = build_loaders(
-            cfg,
-            prepared=prepared,
-            image_size=image_size,
-            mean=mean,
-            std=std,
-            runtime=runtime,
-            limit=limit,
-            distributed=distributed,
-        )
-    except DatasetError as exc:
-        raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
-    if distributed:
-        import ray.train.torch as rtt
-
-        model = rtt.prepare_model(model)
-        loaders["train"] = rtt.prepare_data_loader(loaders["train"], move_to_device=False)
-    loss_fn = build_loss(
+    parts = build_trial(
         cfg,
-        task=data.task,
-        train_targets=np.asarray(loaders["train"].dataset.targets),
-        num_classes=len(data.classes),
-    ).to(runtime.torch_device())
-    optimizer = build_optimizer(cfg, model)
-    schedule = build_schedule(cfg)
-    monitor = "val_metric" if cfg.early_stop_metric == "val_metric" else cfg.early_stop_metric
-    stopper = EarlyStopping(monitor, patience=cfg.early_stop_patience, min_delta=cfg.min_delta)
-    scaler = torch.amp.GradScaler("cuda") if runtime.amp_dtype == "float16" else None
-    epochs = min(cfg.epochs, max_epochs) if max_epochs else cfg.epochs
-
-    history: list[dict[str, Any]] = []
-    best_state = state_dict_cpu(model)
-    best_val: dict[str, Any] = {}
-    complexity: dict[str, Any] | None = None
-    resumed_at: list[int] = []
-    start = 0
-    if ckpt.is_resumable(Path(resume_from) if resume_from else None):
-        history, best_val, best_state, complexity, start, resumed_at = _restore(
-            Path(resume_from), cfg=cfg, model=model, optimizer=optimizer, schedule=schedule, stopper=stopper
-        )
-    if complexity is None:
-        complexity = measure_complexity(_unwrap(model), image_size)
-
-    stopped_early = stopper.should_stop
-    for epoch in range(start, epochs):
-        if stopped_early:
+        prepared=Path(prepared),
+        runtime=runtime,
+        max_epochs=max_epochs,
+        limit=limit,
+        distributed=distributed,
+    )
+    progress = start_or_resume(parts, resume_from)
+    for epoch in range(progress.start, parts.epochs):
+        if progress.stopped_early:
             break
-        t0 = time.perf_counter()
-        lr = set_lr(optimizer, schedule.factor(epoch))
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout etc. replay identically after a resume
-        sampler = getattr(loaders["train"], "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        if loaders["train"].generator is not None:
-            loaders["train"].generator.manual_seed(cfg.seed * 100_003 + epoch)
-        try:
-            train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, runtime, scaler)
-            out = evaluate(model, loaders["val"], loss_fn, runtime, task=data.task)
-        except DatasetError as exc:
-            raise TrialError(
-                f"trial could not read its data in {prepared}: {exc.message}", fix=exc.fix
-            ) from exc
-        metrics = compute_metrics(out["probs"], out["targets"], task=data.task, classes=data.classes)
-        scalars = {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float | int) or v is None}
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "val_loss": out["loss"],
-            **scalars,
-            "lr": lr,
-            "epoch_s": time.perf_counter() - t0,
-        }
-        history.append(row)
-        current = {"val_metric": scalars.get(f"val_{data.primary_metric}"), **row}
-        if monitor not in current:
-            allowed = sorted(k for k in current if k.startswith("val_"))
-            raise ConfigError(
-                f"early_stop_metric={monitor!r} is not a validation metric of this task; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        value = current.get(monitor)
-        improved = stopper.step(value if value is not None else float("nan"), epoch + 1)
-        schedule.observe(value)
-        if improved or not best_val:
-            best_state = state_dict_cpu(model)
-            best_val = {"epoch": epoch + 1, "loss": out["loss"], **metrics}
-        stopped_early = stopper.should_stop
-        state = {
-            "epoch": epoch + 1,
-            "schedule": schedule.state_dict(),
-            "early_stopping": stopper.state_dict(),
-            "resumed_at": resumed_at,
-            "stopped_early": stopped_early,
-        }
-        result = _result(best_val, data, complexity, row, history, stopped_early or epoch + 1 == epochs)
+        row, metrics = run_epoch(parts, epoch)
+        record_epoch(parts, progress, row, metrics)
         if report is not None:
-            folder = Path(tempfile.mkdtemp(prefix="medzoo-ckpt-"))
-            try:
-                write_checkpoint(
-                    folder,
-                    model=model,
-                    best_state=best_state,
-                    optimizer=optimizer,
-                    state=state,
-                    trial_json={**trial_json, "resumed_at_epochs": resumed_at},
-                    history=history,
-                    best_val=best_val,
-                    complexity=complexity,
-                )
-                report(result, folder)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-    if not history:
-        raise TrialError(f"no epoch ran: epochs={epochs}, resumed after epoch {start}")
-    _unwrap(model).load_state_dict(best_state)
+            report_epoch(parts, progress, report)
+    if not progress.history:
+        raise TrialError(f"no epoch ran: epochs={parts.epochs}, resumed after epoch {progress.start}")
+    _unwrap(parts.model).load_state_dict(progress.best_state)
     if out_dir is not None:
         with atomic_dir(Path(out_dir), replace=True) as tmp:
-            write_checkpoint(
-                tmp,
-                model=model,
-                best_state=best_state,
-                optimizer=None,
-                state=None,
-                trial_json={**trial_json, "resumed_at_epochs": resumed_at},
-                history=history,
-                best_val=best_val,
-                complexity=complexity,
-            )
-    return _result(best_val, data, complexity, history[-1], history, True)
+            _write_folder(tmp, parts, progress, optimizer=None, state=None)
+    return _result(progress, parts.data, progress.history[-1], True)
 
 
 def _restore(
@@ -519,7 +653,7 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     schedule: LRSchedule,
     stopper: EarlyStopping,
-) -> tuple:
+) -> TrialProgress:
     """Load a checkpoint folder into the live objects; return the trial's bookkeeping to continue from."""
     state = json_read(folder / "state.json")
     _unwrap(model).load_state_dict(ckpt.load_weights(folder / "last.safetensors"))
@@ -530,18 +664,19 @@ def _restore(
     schedule.load_state_dict(state["schedule"])
     stopper.load_state_dict(state["early_stopping"])
     start = int(state["epoch"])
-    return (
-        json_read(folder / "history.json"),
-        json_read(folder / "val_metrics.json"),
-        ckpt.load_weights(folder / "model.safetensors"),
-        json_read(folder / "complexity.json"),
-        start,
-        [*state.get("resumed_at", []), start],
+    return TrialProgress(
+        history=json_read(folder / "history.json"),
+        best_val=json_read(folder / "val_metrics.json"),
+        best_state=ckpt.load_weights(folder / "model.safetensors"),
+        complexity=json_read(folder / "complexity.json"),
+        start=start,
+        resumed_at=[*state.get("resumed_at", []), start],
     )
 
 
-def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:
+def _result(progress: TrialProgress, data: DataInfo, row: dict[str, Any], done: bool) -> dict[str, Any]:
     """The per-epoch report: best-epoch validation (restored weights), plus this epoch's numbers."""
+    best_val, complexity = progress.best_val, progress.complexity
     val = {f"val_{k}": v for k, v in best_val.items() if isinstance(v, float | int) and k not in ("epoch",)}
     primary = best_val.get(data.primary_metric)
     return {
@@ -549,7 +684,7 @@ def _result(best_val, data, complexity, row, history, done) -> dict[str, Any]:
         **val,
         "best_epoch": best_val.get("epoch"),
         "epoch": row["epoch"],
-        "epochs": len(history),
+        "epochs": len(progress.history),
         "train_loss": row["train_loss"],
         "epoch_val_loss": row["val_loss"],
         "lr": row["lr"],
@@ -575,7 +710,7 @@ def write_checkpoint(
     """The trial folder of the Runs contract; with ``optimizer``/``state`` also resumable."""
     folder.mkdir(parents=True, exist_ok=True)
     ckpt.save_weights(folder / "model.safetensors", dict(best_state))
-    atomic_write_json(folder / "trial.json", trial_json)
+    TrialRecord.from_dict(trial_json, where=str(folder / TrialRecord.FILENAME)).write(folder)
     atomic_write_json(folder / "history.json", history)
     atomic_write_json(folder / "val_metrics.json", {"split": "val", **best_val})
     atomic_write_json(folder / "complexity.json", complexity)
@@ -596,6 +731,4 @@ def measure_complexity(model: nn.Module, image_size: int) -> dict[str, Any]:
 
 
 def json_read(path: Path) -> Any:
-    import json
-
-    return json.loads(Path(path).read_text())
+    return ckpt.read_json(Path(path))

@@ -55,15 +55,23 @@ def sweep(
 ) -> None:
     """Search hyperparameters with Ray Tune + Optuna and write a run folder."""
     from medzoo.errors import ConfigError
-    from medzoo.search import run
+    from medzoo.paths import resolve_home
+    from medzoo.search.signing import SigningKey
+    from medzoo.search.sweep import SweepSpec, run
+    from medzoo.search.sweep import resume as resume_sweep
 
-    if (recipe is None) == (space is None) and not resume:
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out RUN, the folder of the sweep to resume")
+        key = SigningKey.load_or_create(resolve_home())
+        table = resume_sweep(out, prepared=prepared, address=address, signing_key=key)
+        _print_table(table)
+        return
+    if (recipe is None) == (space is None):
         raise ConfigError("give exactly one of --recipe ID or --space FILE.yaml")
-    if resume and out is None:
-        raise ConfigError("--resume needs --out RUN, the folder of the sweep to resume")
-    out = out or _default_out("sweep", prepared, recipe or Path(space).stem)
-    table = run(
+    spec = SweepSpec.build(
         prepared=prepared,
+        out=out or _default_out("sweep", prepared, recipe or Path(space).stem),
         recipe=recipe,
         space=space,
         samples=samples,
@@ -73,16 +81,13 @@ def sweep(
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
         workers_per_trial=workers_per_trial,
-        address=address,
-        out=out,
-        resume=resume,
         smoke=smoke,
         time_budget_s=time_budget_s,
         test_top_k=test_top_k,
         max_failures=max_failures,
         seed=seed,
     )
-    _print_table(table)
+    _print_table(run(spec, address=address, signing_key=SigningKey.load_or_create(resolve_home())))
 
 
 def train(

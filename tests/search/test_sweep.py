@@ -101,6 +101,22 @@ def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(
     assert info["dataset"] == "figshare-brain" and info["scheduler"] == "asha" and info["finished"]
     assert info["primary_metric"] == "accuracy" and info["space"]["lr"]["type"] == "loguniform"
     assert table.best["trial_id"] == best["trial_id"]
+    # the Optuna study is in the run folder, named after the run, its trials linked to medzoo's
+    import optuna
+
+    from medzoo.search.optuna_search import STUDY_FILE, TRIAL_ATTR, journal_storage
+
+    assert info["study"] == out.name
+    study = optuna.load_study(study_name=info["study"], storage=journal_storage(out / STUDY_FILE))
+    assert {t.user_attrs[TRIAL_ATTR] for t in study.trials} == set(frame["trial_id"])
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    # Tune's pickled state is signed with the user's key, and verifies
+    from medzoo.paths import resolve_home
+    from medzoo.search.signing import SIGNATURES, SigningKey, verify_folder
+
+    verify_folder(out / "tune", SigningKey.load_or_create(resolve_home()))
+    signed = json.loads((out / "tune" / SIGNATURES).read_text())["files"]
+    assert "tuner.pkl" in signed and any(f.startswith("searcher-state") for f in signed)
 
 
 def _trial_results(out: Path) -> dict[str, list[dict]]:
