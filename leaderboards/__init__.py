@@ -23,6 +23,7 @@ _EXPORTS = {
     "render_terminal": "terminal",
     "build_site": "site",
     "make_server": "server",
+    "Limits": "server",
     "serve": "server",
 }
 

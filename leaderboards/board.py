@@ -7,32 +7,50 @@ section gives date, data kind and split protocol. The studies' own numbers
 (``medzoo.zoo.paper_reported``) ride along as reference rows that are never
 ranked with medzoo's results. An unreadable entry does not sink the board: it is
 listed in ``Board.problems`` with the file and the reason, and every view shows it.
+
+The zoo is a ``medzoo.storage.Location`` (a folder or an ``s3://`` / ``gs://``
+URI); the entries are listed and their files read, through the zoo's typed
+records, by :mod:`medzoo.leaderboards.entries`. The boards' dataset list comes
+from the dataset registry (every dataset that is not evaluation-only).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
-import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medzoo.errors import UnknownNameError, ZooError
+from medzoo.errors import MedzooError, UnknownNameError, ZooError
+from medzoo.leaderboards.entries import (
+    IMAGE_DIRS,
+    IMAGE_SUFFIXES,
+    EntryRef,
+    board_dataset_ids,
+    child,
+    display,
+    eval_only_ids,
+    list_entries,
+    read_entry,
+    zoo_datasets,
+    zoo_location,
+)
 from medzoo.leaderboards.ranking import Scored, pareto_front, rank_with_ties
 
-#: the datasets that get a board (kaggle-brain-mri is a cross-dataset column of figshare-brain)
-BOARD_DATASETS = ("figshare-brain", "all-leukemia", "cbis-ddsm-mass", "brats19-grade", "chestxray14")
+if TYPE_CHECKING:
+    from medzoo.formats.entry import EntryMetrics, SearchProvenance
+    from medzoo.storage import Location
+
+__all__ = ["IMAGE_DIRS", "IMAGE_SUFFIXES", "Board", "Interval", "ReferenceRow", "Row", "SweepTrial", "table"]
 #: metrics and costs where a smaller number is the better one
 LOWER_IS_BETTER = frozenset({"ece", "brier", "log_loss", "loss", "params", "gmacs", "latency"})
 #: sort keys that are not metric names
 COST_KEYS = ("params", "gmacs", "latency", "pointing_game", "date")
 #: order in which data kinds are listed; each kind is ranked on its own
 DATA_KIND_ORDER = ("real", "phantom", "unknown")
-#: the entry folders whose images the views show and copy
-IMAGE_DIRS = ("plots", "gradcam")
-#: files of plots/ and gradcam/ that the views show
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})  # no SVG: it can carry script
 #: a card and metrics.json may differ by rounding only
 _CARD_TOLERANCE = 5e-4
 
@@ -46,24 +64,20 @@ class Interval:
     ci_high: float | None = None
 
     @classmethod
-    def parse(cls, obj: Any, *, where: str) -> Interval:
-        if isinstance(obj, int | float) and not isinstance(obj, bool):
-            return cls(float(obj))
-        if not isinstance(obj, dict) or "value" not in obj:
-            raise ZooError(f"{where}: a metric must be a number or {{value, ci_low, ci_high}}, got {obj!r}")
-        try:
-            value = float(obj["value"])
-            low = None if obj.get("ci_low") is None else float(obj["ci_low"])
-            high = None if obj.get("ci_high") is None else float(obj["ci_high"])
-        except (TypeError, ValueError):
-            raise ZooError(f"{where}: metric values must be numbers, got {obj!r}") from None
-        if not math.isfinite(value):
-            raise ZooError(f"{where}: metric value must be finite, got {value}")
+    def of(cls, record: Any, *, where: str) -> Interval:
+        """From a ``medzoo.formats.entry.Interval``: a finite value inside its interval, or ZooError."""
+        value, low, high = record.value, record.ci_low, record.ci_high
+        if value is None:
+            raise ZooError(f"{where}: the metric has no value (null); a board ranks numbers only")
         if low is not None and high is not None and not low <= value <= high:
             raise ZooError(
                 f"{where}: ci_low <= value <= ci_high must hold, got ci_low={low}, value={value}, ci_high={high}"
             )
         return cls(value, low, high)
+
+    @classmethod
+    def of_optional(cls, record: Any, *, where: str) -> Interval | None:
+        return None if record is None or record.value is None else cls.of(record, where=where)
 
     def scored(self) -> Scored:
         return Scored(self.value, self.ci_low, self.ci_high)
@@ -97,6 +111,31 @@ class Row:
     rank: str = ""
     pareto: bool = False
     images: list[str] = field(default_factory=list)  # plots/... and gradcam/... relative to the entry
+    revisions: list[str] = field(default_factory=list)  # every published revision, oldest first
+    hyperparameters: dict[str, str] = field(default_factory=dict)  # the sweep's best configuration
+    task: str = "multiclass"  # config.json medzoo.task: binary, multiclass or multilabel
+    threshold: float | None = None  # the entry's decision threshold (binary / multi-label), if one
+    labels: list[str] = field(default_factory=list)  # class names, in the model's output order
+    sweep: SweepTrial | None = None  # the sweep trial this entry was published from (search.json)
+
+
+@dataclass(frozen=True)
+class SweepTrial:
+    """What one entry's search.json says about its sweep: the run, its size, and this trial's row."""
+
+    run: str  # the run folder's URI (as recorded; never read by the boards)
+    run_name: str
+    slug: str  # file name of the sweep page: the run name made URL-safe, plus a hash of the run URI
+    trial_id: str
+    primary_metric: str
+    mode: str  # "max" or "min": which way the sweep optimised
+    trials: int  # trials the sweep ran in all
+    search: str | None
+    scheduler: str | None
+    started: str | None
+    config: dict[str, Any]  # hyperparameter -> value (numbers, strings, booleans)
+    validation: float | None  # the trial's validation value of the primary metric
+    test: float | None  # its test value, when the run recorded one
 
 
 @dataclass
@@ -159,29 +198,56 @@ TIE_RULE = (
 )
 
 
-def table(dataset_id: str, *, zoo: str | Path, sort: str | None = None) -> Board:
-    """The leaderboard of ``dataset_id`` from the entries in ``zoo``.
+def table(dataset_id: str, *, zoo: str | Path | Location, sort: str | None = None) -> Board:
+    """The leaderboard of ``dataset_id`` from the entries in ``zoo`` (a path or a storage URI).
 
     ``sort`` ranks by another metric (any metric the entries report, or
     params / gmacs / latency / pointing_game / date); the default is the primary
     metric of the dataset's entries. Paper-reported rows are attached unranked.
+    An entry that cannot be read is listed in ``problems`` and the rest still rank.
     """
-    from medzoo import zoo as zoo_api
-
-    zoo = Path(zoo)
-    rows: list[Row] = []
-    problems: list[str] = []
-    infos = zoo_api.list(zoo=zoo, dataset=dataset_id)
-    if not infos:
+    root = zoo_location(zoo)
+    refs, found = list_entries(root, dataset_id)
+    problems = [str(p) for p in found]
+    if not refs and not found and dataset_id not in zoo_datasets(root):
         from medzoo import datasets
 
         datasets.get(dataset_id)  # a typo in the id raises here, with the close matches
-    for info in infos:
+    rows: list[Row] = []
+    for ref in refs:
         try:
-            rows.append(read_row(info))
-        except ZooError as exc:
-            problems.append(f"{info.id}: {exc.message}")
+            rows.append(read_row(ref, zoo=root))
+        except MedzooError as exc:
+            problems.append(f"{ref.dataset}/{ref.name}: {exc.message}")
     primary = _primary_metric(rows, dataset_id)
+    rows = _with_primary(rows, primary, problems)
+    sort_key = sort or primary
+    _check_sort_key(sort_key, rows, primary)
+    higher = _higher_is_better(sort_key)
+    ranked = [r for kind in DATA_KIND_ORDER for r in _rank(_of_kind(rows, kind), sort_key, higher)]
+    reference = _reference_rows(dataset_id)
+    cross = sorted(
+        {d for r in rows for d in r.cross_dataset} | {d for r in reference for d in r.cross_dataset}
+    )
+    return Board(
+        dataset=dataset_id,
+        primary_metric=primary,
+        sort=sort_key,
+        higher_is_better=higher,
+        rows=ranked,
+        reference=reference,
+        problems=problems,
+        secondary_metrics=sorted({m for r in rows for m in r.metrics} - {primary}),
+        cross_datasets=cross,
+    )
+
+
+def _of_kind(rows: list[Row], kind: str) -> list[Row]:
+    return [r for r in rows if r.data_kind == kind]
+
+
+def _with_primary(rows: list[Row], primary: str, problems: list[str]) -> list[Row]:
+    """Rows that report the board's primary metric; the others go to ``problems``."""
     kept: list[Row] = []
     for row in rows:
         if primary in row.metrics:
@@ -192,142 +258,125 @@ def table(dataset_id: str, *, zoo: str | Path, sort: str | None = None) -> Board
                 f"{row.entry_id}: metrics.json has no {primary!r}, the primary metric of this board "
                 f"(it reports {', '.join(sorted(row.metrics))}); republish it with the dataset's recipe"
             )
-    rows = kept
-    sort_key = sort or primary
-    _check_sort_key(sort_key, rows, primary)
-    higher = _higher_is_better(sort_key)
-    ranked: list[Row] = []
-    for kind in DATA_KIND_ORDER:
-        group = [r for r in rows if r.data_kind == kind]
-        ranked.extend(_rank(group, sort_key, higher))
-    metric_names = sorted({m for r in rows for m in r.metrics} - {primary})
-    cross = sorted({d for r in rows for d in r.cross_dataset})
-    reference = _reference_rows(dataset_id)
-    if reference and any(r.cross_dataset for r in reference):
-        cross = sorted(set(cross) | {d for r in reference for d in r.cross_dataset})
-    return Board(
-        dataset=dataset_id,
-        primary_metric=primary,
-        sort=sort_key,
-        higher_is_better=higher,
-        rows=ranked,
-        reference=reference,
-        problems=problems,
-        secondary_metrics=metric_names,
-        cross_datasets=cross,
-    )
+    return kept
 
 
-def read_row(info: Any) -> Row:
-    """One board row from a zoo entry (``medzoo.zoo.list`` item); ZooError names the bad file."""
-    path = Path(info.path)
-    metrics_doc = _read_json(path / "metrics.json")
-    config = _read_json(path / "config.json")
-    meta = config.get("medzoo") or {}
-    card_data, _ = read_card(path)
-
-    where = f"{path / 'metrics.json'}"
-    raw_metrics = metrics_doc.get("metrics")
-    if not isinstance(raw_metrics, dict) or not raw_metrics:
-        raise ZooError(f"{where}: must hold a non-empty 'metrics' object, found {type(raw_metrics).__name__}")
-    metrics = {name: Interval.parse(v, where=f"{where} metrics.{name}") for name, v in raw_metrics.items()}
-    primary_name = metrics_doc.get("primary_metric")
-    if primary_name not in metrics:
-        raise ZooError(
-            f"{where}: primary_metric must name one of its metrics ({', '.join(sorted(metrics))}), "
-            f"got {primary_name!r}"
-        )
-    _check_card_agrees(card_data, metrics, path)
-
-    complexity = metrics_doc.get("complexity") or {}
-    params = complexity.get("params")
-    latency = (complexity.get("latency_ms") or {}).get("1")
-    gradcam = metrics_doc.get("gradcam") or {}
-    cross: dict[str, Interval] = {}
-    for other, block in (metrics_doc.get("cross_dataset") or {}).items():
-        other_metrics = (block or {}).get("metrics") or {}
-        name = primary_name if primary_name in other_metrics else next(iter(other_metrics), None)
-        if name is not None:
-            cross[other] = Interval.parse(other_metrics[name], where=f"{where} cross_dataset.{other}.{name}")
-    family = meta.get("family") or str(config.get("architecture", "")).removeprefix("medzoo_")
-    model_name = card_data.model_name or info.name
-    images = sorted(
-        p.relative_to(path).as_posix()
-        for sub in IMAGE_DIRS
-        if (path / sub).is_dir()
-        for p in (path / sub).rglob("*")
-        if p.is_file()
-        and not p.is_symlink()
-        and p.suffix.lower() in IMAGE_SUFFIXES
-        and p.resolve().is_relative_to(path.resolve())
-    )
+def read_row(ref: EntryRef, *, zoo: Location) -> Row:
+    """One board row from a zoo entry's latest revision; a MedzooError names the bad file."""
+    files = read_entry(ref, zoo=zoo)
+    where = display(child(zoo, ref.dataset, ref.name, ref.revision, "metrics.json"))
+    doc, meta = files.metrics, files.config.medzoo
+    metrics = {name: Interval.of(iv, where=f"{where} metrics.{name}") for name, iv in doc.metrics.items()}
+    _check_card_agrees(files.card_data, metrics, where=where)
+    cost = doc.complexity
+    gradcam = doc.gradcam
     return Row(
-        entry_id=f"{info.dataset}/{info.name}",
-        dataset=info.dataset,
-        name=info.name,
-        model=str(model_name),
-        architecture=family or "unknown",
-        revision=str(info.revision),
-        primary_metric=primary_name,
-        primary=metrics[primary_name],
+        entry_id=f"{ref.dataset}/{ref.name}",
+        dataset=ref.dataset,
+        name=ref.name,
+        model=str(files.card_data.model_name or ref.name),
+        architecture=meta.family or files.config.architecture.removeprefix("medzoo_") or "unknown",
+        revision=ref.revision,
+        primary_metric=doc.primary_metric,
+        primary=metrics[doc.primary_metric],
         metrics=metrics,
-        n=metrics_doc.get("n"),
-        params_m=None if params is None else float(params) / 1e6,
-        gmacs=_opt_float(complexity.get("gmacs")),
-        latency_ms=_opt_float(latency),
-        latency_device=complexity.get("device"),
-        pointing_game=_opt_interval(gradcam.get("pointing_game"), where=f"{where} gradcam.pointing_game"),
-        energy_in_mask=_opt_interval(gradcam.get("energy_in_mask"), where=f"{where} gradcam.energy_in_mask"),
-        cross_dataset=cross,
-        split_protocol=str(meta.get("split_protocol") or "unknown"),
-        data_kind=meta.get("data_kind") if meta.get("data_kind") in ("real", "phantom") else "unknown",
-        published_at=str(meta.get("published_at") or getattr(info, "published_at", "") or ""),
-        card=f"{info.dataset}/{info.name}/{info.revision}/README.md",  # the zoo layout of docs/contracts.md
-        images=images,
+        n=doc.n,
+        params_m=None if cost is None else cost.params / 1e6,
+        gmacs=None if cost is None else cost.gmacs,
+        latency_ms=None if cost is None else cost.latency_ms.get("1"),
+        latency_device=None if cost is None else cost.device,
+        pointing_game=Interval.of_optional(gradcam and gradcam.pointing_game, where=f"{where} gradcam"),
+        energy_in_mask=Interval.of_optional(gradcam and gradcam.energy_in_mask, where=f"{where} gradcam"),
+        cross_dataset=_cross(doc, where=where),
+        split_protocol=meta.split_protocol or "unknown",
+        data_kind=meta.data_kind,
+        published_at=meta.published_at,
+        card=f"{ref.dataset}/{ref.name}/{ref.revision}/README.md",  # the zoo layout of docs/contracts.md
+        images=list(files.images),
+        revisions=list(ref.revisions),
+        hyperparameters=_hyperparameters(files.search),
+        task=meta.task,
+        threshold=meta.threshold if isinstance(meta.threshold, float | int) else None,
+        labels=list(files.config.label_names),
+        sweep=_sweep_trial(files.search),
     )
 
 
-def read_card(path: Path) -> tuple[Any, str]:
-    """(``ModelCardData``, Markdown body) of the README.md in the entry folder ``path``."""
-    from huggingface_hub import ModelCard
-
-    readme = path / "README.md"
-    if not readme.is_file():
-        raise ZooError(
-            f"{readme}: the model card is missing; every zoo entry must have one",
-            fix=f"medzoo publish RUN (re-publish the entry in {path})",
-        )
-    try:
-        card = ModelCard.load(readme, ignore_metadata_errors=True)
-    except Exception as exc:  # huggingface_hub raises several types for malformed YAML
-        raise ZooError(f"{readme}: the model card's YAML front matter cannot be read ({exc})") from None
-    return card.data, card.text
+def _cross(doc: EntryMetrics, *, where: str) -> dict[str, Interval]:
+    """Cross-dataset results (the same model on another dataset), on the primary metric where reported."""
+    cross: dict[str, Interval] = {}
+    for other, block in doc.cross_dataset.items():
+        name = doc.primary_metric if doc.primary_metric in block.metrics else next(iter(block.metrics), None)
+        if name is not None:
+            cross[other] = Interval.of(block.metrics[name], where=f"{where} cross_dataset.{other}.{name}")
+    return cross
 
 
-def _check_card_agrees(card: Any, metrics: dict[str, Interval], path: Path) -> None:
+def _hyperparameters(search: SearchProvenance | None) -> dict[str, str]:
+    """Name -> value text of the sweep's best configuration (search.json ``best_config``), shown as a table."""
+    if search is None:
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in sorted(search.best_config.items())}
+
+
+def _sweep_trial(search: SearchProvenance | None) -> SweepTrial | None:
+    """The entry's trial in its sweep, from search.json (its ``trial_row`` holds the validation numbers)."""
+    if search is None:
+        return None
+    row = search.trial_row
+    primary = search.primary_metric
+    validation = _finite(row.get(f"val_{primary}", row.get("val_metric")))
+    config = {
+        k.removeprefix("config."): v
+        for k, v in row.items()
+        if k.startswith("config.") and (v is None or isinstance(v, str | bool | int | float))
+    } or {k: v for k, v in search.best_config.items() if isinstance(v, str | bool | int | float)}
+    slug = re.sub(r"[^a-z0-9_.-]+", "-", search.run_name.lower()).strip("-._")[:48] or "run"
+    digest = hashlib.sha256(search.run.encode("utf-8")).hexdigest()[:8]
+    return SweepTrial(
+        run=search.run,
+        run_name=search.run_name,
+        slug=f"{slug}-{digest}",
+        trial_id=search.trial_id,
+        primary_metric=primary,
+        mode=search.mode,
+        trials=search.trials,
+        search=search.search,
+        scheduler=search.scheduler,
+        started=search.started,
+        config=dict(sorted(config.items())),
+        validation=validation,
+        test=_finite(row.get(f"test_{primary}")),
+    )
+
+
+def _finite(value: Any) -> float | None:
+    import math
+
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _check_card_agrees(card: Any, metrics: dict[str, Interval], *, where: str) -> None:
     """The card is the source of truth: its model-index numbers must match metrics.json."""
+    readme = where.removesuffix("metrics.json") + "README.md"
     for result in card.eval_results or []:
         name, value = result.metric_type, result.metric_value
         if name not in metrics or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if abs(float(value) - metrics[name].value) > _CARD_TOLERANCE:
             raise ZooError(
-                f"{path / 'README.md'} says {name}={value} but {path / 'metrics.json'} says "
+                f"{readme} says {name}={value} but {where} says "
                 f"{metrics[name].value}; card and metrics.json must agree",
                 fix="re-publish the entry so the card is regenerated from its metrics",
             )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ZooError(f"{path} is missing; every zoo entry must have it") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ZooError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ZooError(f"{path} must hold a JSON object, found {type(doc).__name__}")
-    return doc
+def __getattr__(name: str) -> Any:
+    """``BOARD_DATASETS``: derived from the dataset registry when first asked for."""
+    if name == "BOARD_DATASETS":
+        return board_dataset_ids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _opt_float(v: Any) -> float | None:
@@ -414,15 +463,17 @@ def _rank(rows: list[Row], key: str, higher: bool) -> list[Row]:
 
 
 def _reference_rows(dataset_id: str) -> list[ReferenceRow]:
+    """The studies' own numbers for ``dataset_id``, with their cross-dataset results on evaluation-only
+    datasets (matched by recipe and architecture)."""
     from medzoo.zoo.entries.reported import paper_reported
 
     cross_by_arch: dict[tuple[str, str], dict[str, float]] = {}
-    if dataset_id == "figshare-brain":
-        for r in paper_reported("kaggle-brain-mri"):
+    for other in eval_only_ids():
+        for r in paper_reported(other):
             if "accuracy" in r["metrics"]:
-                cross_by_arch[(r["recipe"], r["architecture"])] = {
-                    "kaggle-brain-mri": r["metrics"]["accuracy"]
-                }
+                cross_by_arch.setdefault((r["recipe"], r["architecture"]), {})[other] = r["metrics"][
+                    "accuracy"
+                ]
     return [
         ReferenceRow(
             study=r["study"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medzoo.leaderboards.board import Board, Interval
+from medzoo.leaderboards.board import LOWER_IS_BETTER, Board, Interval
 
 #: shown wherever phantom rows appear: their numbers measure the pipeline, not medicine
 PHANTOM_NOTE = (
@@ -46,6 +46,11 @@ def data_kind_banner(board: Board) -> str | None:
     if "phantom" in board.data_kinds:
         return PHANTOM_NOTE
     return None
+
+
+def direction(metric: str) -> str:
+    """ "higher" or "lower": which way ``metric`` (or cost) is better, shown beside every column."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
 def sort_label(board: Board) -> str:

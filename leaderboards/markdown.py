@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from medzoo.leaderboards import format as fmt
-from medzoo.leaderboards.board import TIE_RULE, Board
+from medzoo.leaderboards.board import TIE_RULE, Board, Row
 
 
 def cell(text: str) -> str:
@@ -38,7 +38,26 @@ def to_markdown(board: Board, *, card_links: dict[str, str] | None = None) -> st
         lines += [f"> **{cell(banner)}**", ""]
     if not board.rows:
         lines += ["No medzoo entries for this dataset yet.", ""]
-    header = [
+    for kind in board.data_kinds:
+        rows = [_row_cells(board, r, (card_links or {}).get(r.entry_id, r.card)) for r in board.rows_of(kind)]
+        lines += [f"## {fmt.DATA_KIND_TITLES[kind]}", "", *_table(_header(board), rows), ""]
+    if board.rows:
+        lines += [
+            f"Ties: {cell(TIE_RULE)}",
+            "",
+            "Pareto: no other entry of the same data kind is both as accurate and cheaper (GMACs).",
+            "",
+        ]
+    if board.reference:
+        lines += ["## Paper-reported (the studies' own numbers and protocols; not ranked)", ""]
+        lines += [*_reference_table(board), ""]
+    if board.problems:
+        lines += ["## Entries that could not be read", ""] + [f"- {cell(p)}" for p in board.problems] + [""]
+    return "\n".join(lines)
+
+
+def _header(board: Board) -> list[str]:
+    return [
         "rank",
         "model",
         "architecture",
@@ -55,67 +74,52 @@ def to_markdown(board: Board, *, card_links: dict[str, str] | None = None) -> st
         "pareto",
         "card",
     ]
-    for kind in board.data_kinds:
-        rows = []
-        for r in board.rows_of(kind):
-            link = (card_links or {}).get(r.entry_id, r.card)
-            rows.append(
-                [
-                    r.rank,
-                    f"{r.model} ({r.entry_id})",
-                    r.architecture,
-                    fmt.interval(r.primary),
-                    *[fmt.value(r.metrics.get(m)) for m in board.secondary_metrics],
-                    *[fmt.interval(r.cross_dataset.get(d)) for d in board.cross_datasets],
-                    fmt.number(r.params_m),
-                    fmt.number(r.gmacs, 3),
-                    fmt.latency(r.latency_ms, r.latency_device),
-                    fmt.interval(r.pointing_game, 2),
-                    fmt.split(r.split_protocol),
-                    r.data_kind,
-                    fmt.date(r.published_at),
-                    "yes" if r.pareto else "",
-                    Raw(f"[card](<{_url(link)}>)"),
-                ]
-            )
-        lines += [f"## {fmt.DATA_KIND_TITLES[kind]}", "", *_table(header, rows), ""]
-    if board.rows:
-        lines += [
-            f"Ties: {cell(TIE_RULE)}",
-            "",
-            "Pareto: no other entry of the same data kind is both as accurate and cheaper (GMACs).",
-            "",
+
+
+def _row_cells(board: Board, r: Row, link: str) -> list[str]:
+    return [
+        r.rank,
+        f"{r.model} ({r.entry_id})",
+        r.architecture,
+        fmt.interval(r.primary),
+        *[fmt.value(r.metrics.get(m)) for m in board.secondary_metrics],
+        *[fmt.interval(r.cross_dataset.get(d)) for d in board.cross_datasets],
+        fmt.number(r.params_m),
+        fmt.number(r.gmacs, 3),
+        fmt.latency(r.latency_ms, r.latency_device),
+        fmt.interval(r.pointing_game, 2),
+        fmt.split(r.split_protocol),
+        r.data_kind,
+        fmt.date(r.published_at),
+        "yes" if r.pareto else "",
+        Raw(f"[card](<{_url(link)}>)"),
+    ]
+
+
+def _reference_table(board: Board) -> list[str]:
+    metrics = fmt.reference_metrics(board)
+    header = [
+        "study",
+        "architecture",
+        *metrics,
+        *[f"{d} (cross-dataset)" for d in board.cross_datasets],
+        "params (M)",
+        "GFLOPs (paper)",
+        "protocol",
+    ]
+    rows = [
+        [
+            r.study,
+            r.architecture + (f" ({r.variant})" if r.variant else ""),
+            *[fmt.fraction(r.metrics.get(m)) for m in metrics],
+            *[fmt.fraction(r.cross_dataset.get(d)) for d in board.cross_datasets],
+            fmt.number(r.params_m),
+            fmt.number(r.gflops),
+            r.protocol,
         ]
-    if board.reference:
-        metrics = fmt.reference_metrics(board)
-        lines += ["## Paper-reported (the studies' own numbers and protocols; not ranked)", ""]
-        lines += _table(
-            [
-                "study",
-                "architecture",
-                *metrics,
-                *[f"{d} (cross-dataset)" for d in board.cross_datasets],
-                "params (M)",
-                "GFLOPs (paper)",
-                "protocol",
-            ],
-            [
-                [
-                    r.study,
-                    r.architecture + (f" ({r.variant})" if r.variant else ""),
-                    *[fmt.fraction(r.metrics.get(m)) for m in metrics],
-                    *[fmt.fraction(r.cross_dataset.get(d)) for d in board.cross_datasets],
-                    fmt.number(r.params_m),
-                    fmt.number(r.gflops),
-                    r.protocol,
-                ]
-                for r in board.reference
-            ],
-        )
-        lines.append("")
-    if board.problems:
-        lines += ["## Entries that could not be read", ""] + [f"- {cell(p)}" for p in board.problems] + [""]
-    return "\n".join(lines)
+        for r in board.reference
+    ]
+    return _table(header, rows)
 
 
 def _url(link: str) -> str:

@@ -50,6 +50,16 @@ def render_terminal(board: Board, console: Any) -> None:
                     f"(narrow terminal: secondary metrics hidden; {WIDE}+ columns show them all)", style="dim"
                 )
             )
+    _print_references(board, console, wide)
+    for problem in board.problems:
+        console.print(Text(f"skipped: {problem}", style="red"))
+
+
+def _print_references(board: Board, console: Any, wide: bool) -> None:
+    """One table per study of its own numbers (never ranked with medzoo's rows)."""
+    from rich.table import Table
+    from rich.text import Text
+
     studies: dict[str, list] = {}
     for ref in board.reference:
         studies.setdefault(ref.study, []).append(ref)
@@ -78,8 +88,6 @@ def render_terminal(board: Board, console: Any) -> None:
                 Text(fmt.number(ref.gflops)),
             )
         console.print(table)
-    for problem in board.problems:
-        console.print(Text(f"skipped: {problem}", style="red"))
 
 
 def _columns(board: Board, wide: bool) -> list[tuple[str, Any]]:

@@ -63,7 +63,11 @@ def write_entry(
             "latency_ms": {"1": 3.5, "8": 20.0},
             "device": "cpu",
         },
-        "gradcam": {"pointing_game": {"value": 0.75, "ci_low": 0.6, "ci_high": 0.9, "n": 40}},
+        "gradcam": {
+            "target_layer": "features",
+            "method": "gradcam",
+            "pointing_game": {"value": 0.75, "ci_low": 0.6, "ci_high": 0.9, "n": 40},
+        },
     }
     if cross_dataset:
         doc["cross_dataset"] = cross_dataset
