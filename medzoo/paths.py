@@ -2,7 +2,7 @@
 
 ``MEDZOO_HOME`` is resolved once (in the CLI or by the caller) and passed down;
 library functions take explicit paths. Every write of a folder or file goes to a
-temporary sibling first and is renamed into place only when complete, so an
+temporary sibling first (through :mod:`medzoo.storage`) and is renamed into place only when complete, so an
 interrupted run never leaves a half-written target behind.
 """
 
@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from medzoo.storage import location, publish_dir
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -36,7 +38,8 @@ def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iter
 
     On an exception the temporary folder is removed and ``target`` is untouched.
     With ``replace=True`` an existing ``target`` is swapped out only after the new
-    one is complete.
+    one is complete; without it, a ``target`` that appeared meanwhile is never
+    replaced (the loser gets a StorageError). The folder follows the umask.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -45,31 +48,15 @@ def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iter
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         yield tmp
+        publish_dir(tmp, target, replace=replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    location(path).write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

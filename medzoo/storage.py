@@ -280,7 +280,7 @@ class Location:
             try:
                 for rel, src in source.walk():
                     _write_local(tmp / rel, src.read_bytes(), replace=True)
-                _publish_dir(tmp, target, replace=replace)
+                publish_dir(tmp, target, replace=replace)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -489,7 +489,7 @@ def _write_local(path: Path, data: bytes, *, replace: bool) -> None:
             os.unlink(tmp)
 
 
-def _publish_dir(tmp: Path, target: Path, *, replace: bool) -> None:
+def publish_dir(tmp: Path, target: Path, *, replace: bool) -> None:
     """Rename a finished temporary folder into place (mode from the umask, not mkdtemp's 0700)."""
     os.chmod(tmp, 0o777 & ~current_umask())
     for folder, dirs, _files in os.walk(tmp):
