@@ -1,8 +1,10 @@
 """medzoo.zoo: architecture families, complexity, Grad-CAM, and the model zoo (publish/pull/load).
 
-Names resolve lazily so that importing the package stays cheap; the families
-module (which registers every family into timm as ``medzoo_<family>``) is
-imported by ``import medzoo``.
+Three subpackages: ``architectures`` (families, heads, layers, complexity, the
+timm bridge), ``entries`` (the entry store on any storage location, publishing,
+cards, the Hub mirror) and ``inference`` (image decoding, prediction, Grad-CAM).
+Names resolve lazily so that importing the package stays cheap (no torch or timm
+until a model is needed).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Zoo commands: ``medzoo publish|pull|predict`` and the ``medzoo zoo`` group (list, families).
 
-Edit with small insertions only: the families command and the zoo commands are
-maintained separately.
+Each command is a plain function over one library call (registered in ``register``);
+the families command and the zoo commands are maintained separately.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path  # typer resolves the string annotations in this module's globals
 
 import typer
+
+from medzoo.cli.common import StorageOption, ZooOption, console, resolve_zoo
 
 zoo_app = typer.Typer(help="Browse the model zoo and the architecture families.", no_args_is_help=True)
 
@@ -69,51 +71,45 @@ def families(
         )
 
 
-# --- zoo entries: publish, list, pull, predict ---------------------------------
+# --- zoo entries: publish, list, pull, push, predict --------------------------------
+# Plain module-level functions, registered in ``register``; locations are strings (URIs allowed).
 
 
-def _zoo_commands(app: typer.Typer) -> None:
-    """``medzoo publish|pull|predict`` at the top level; ``medzoo zoo list|push`` in the group."""
-    from medzoo.cli.common import ZooOption, console, resolve_zoo
+def publish_command(
+    run: str = typer.Argument(..., help="A run folder (or URI) written by `medzoo sweep`."),
+    top: int = typer.Option(1, "--top", help="Publish the K best trials (by validation)."),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+    name: str | None = typer.Option(None, "--name", help="Entry name (default: the family)."),
+    data_kind: str | None = typer.Option(
+        None, "--data-kind", help="phantom | real (default: from dataset.json)."
+    ),
+) -> None:
+    """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
+    from medzoo.zoo.entries.publishing import publish
 
-    @app.command("publish")
-    def publish(
-        run: Path = typer.Argument(..., help="A run folder written by `medzoo sweep`."),
-        top: int = typer.Option(1, "--top", help="Publish the K best trials (by validation)."),
-        zoo: Path | None = ZooOption,
-        name: str | None = typer.Option(None, "--name", help="Entry name (default: the family)."),
-        data_kind: str | None = typer.Option(
-            None, "--data-kind", help="phantom | real (default: from dataset.json)."
-        ),
-    ) -> None:
-        """Publish a run's best trials as zoo entries (card, metrics, Grad-CAM, plots)."""
-        from medzoo.zoo.entries.publishing import publish as do_publish
+    for entry in publish(run, top=top, zoo=resolve_zoo(zoo, storage), name=name, data_kind=data_kind):
+        console().print(f"published {entry}", markup=False)
 
-        for entry in do_publish(run, top=top, zoo=resolve_zoo(zoo), name=name, data_kind=data_kind):
-            console().print(f"published {entry}", markup=False)
 
-    @zoo_app.command("list")
-    def list_entries(
-        dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset id."),
-        zoo: Path | None = ZooOption,
-        all_revisions: bool = typer.Option(
-            False, "--all-revisions", help="Every revision, not only the newest."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    ) -> None:
-        """List zoo entries: name, architecture, primary metric with CI, params, GMACs, date."""
-        import json
+def _metric_cell(r) -> str:
+    if r.value is None:
+        return "n/a"
+    if r.ci_low is not None and r.ci_high is not None:
+        return f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+    return f"{r.primary_metric} {r.value:.3f}"
 
-        from rich.table import Table
-        from rich.text import Text
 
-        from medzoo.zoo.entries.store import list as list_zoo
+def _print_listing(listing, where: str) -> None:
+    """The entries as a table, then one line per entry that could not be read (literal text, no markup)."""
+    from rich.table import Table
+    from rich.text import Text
 
-        rows = list_zoo(zoo=resolve_zoo(zoo), dataset=dataset, all_revisions=all_revisions)
-        if as_json:
-            typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
-            return
-        table = Table(title=f"zoo {resolve_zoo(zoo)}")
+    out = console()
+    if not listing.entries:
+        out.print(f"no entries in {where}", markup=False)
+    else:
+        table = Table(title=f"zoo {where}")
         for col in (
             "entry",
             "architecture",
@@ -124,117 +120,148 @@ def _zoo_commands(app: typer.Typer) -> None:
             "published",
         ):
             table.add_column(col, overflow="fold")
-        for r in rows:
-            metric = (
-                "n/a"
-                if r.value is None
-                else (
-                    f"{r.primary_metric} {r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
-                    if r.ci_low is not None and r.ci_high is not None
-                    else f"{r.primary_metric} {r.value:.3f}"
-                )
-            )
+        for r in listing.entries:
             cells = (
                 r.id,
                 r.architecture,
-                metric,
+                _metric_cell(r),
                 "n/a" if r.params is None else f"{r.params / 1e6:.2f}M",
                 "n/a" if r.gmacs is None else f"{r.gmacs:.3f}",
                 r.data_kind or "",
                 r.published_at or "",
             )
             table.add_row(*(Text(str(c)) for c in cells))  # literal text: names never become markup
-        if not rows:
-            console().print(f"no entries in {resolve_zoo(zoo)}", markup=False)
-        else:
-            console().print(table, markup=False)
+        out.print(table, markup=False)
+    _print_problems(listing.problems, err=False)
 
-    @app.command("pull")
-    def pull(
-        entry: str = typer.Argument(
-            ..., help="<dataset>/<name>[@rN], or hf://owner/repo[@rev] from the Hub."
-        ),
-        zoo: Path | None = ZooOption,
-        to: Path | None = typer.Option(None, "--to", help="Copy the verified entry to this new folder."),
-    ) -> None:
-        """Verify an entry and copy it out (or fetch it from the Hub into the zoo)."""
-        from medzoo.zoo.entries import store
 
-        zoo_path = resolve_zoo(zoo)
-        if entry.startswith("hf:"):
-            from medzoo.zoo.entries import hub
+def _print_problems(problems, *, err: bool) -> None:
+    """One line per entry that could not be read; with --json they go to stderr, keeping stdout JSON."""
+    for p in problems:
+        typer.echo(f"problem: {p.id}: {p.reason}", err=err)
 
-            entry = hub.pull(entry, zoo=zoo_path)
-            console().print(f"pulled into the zoo as {entry}", markup=False)
-        path = store.pull(entry, zoo=zoo_path, to=to)
-        console().print(f"{entry}: verified, {path}", markup=False)
 
-    @zoo_app.command("push")
-    def push(
-        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
-        repo: str | None = typer.Option(None, "--repo", help="Hub repo id owner/name."),
-        namespace: str | None = typer.Option(
-            None, "--namespace", help="Hub user/org; repo medzoo-<dataset>-<name>."
-        ),
-        public: bool = typer.Option(False, "--public", help="Create the repo public (default private)."),
-        zoo: Path | None = ZooOption,
-    ) -> None:
-        """Push an entry revision to the Hugging Face Hub (tagged rN)."""
+def list_command(
+    dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset id."),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+    all_revisions: bool = typer.Option(False, "--all-revisions", help="Every revision, not only the newest."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON ({entries, problems}) instead of a table."
+    ),
+) -> None:
+    """List zoo entries: name, architecture, primary metric with CI, params, GMACs, date; and unreadable ones."""
+    import json
+
+    from medzoo.zoo.entries.store import list as list_zoo
+
+    where = resolve_zoo(zoo, storage)
+    listing = list_zoo(zoo=where, dataset=dataset, all_revisions=all_revisions)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in listing.entries], indent=2))
+        _print_problems(listing.problems, err=True)
+    else:
+        _print_listing(listing, where.uri)
+
+
+def pull_command(
+    entry: str = typer.Argument(..., help="<dataset>/<name>[@rN], or hf://owner/repo[@rev] from the Hub."),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+    to: Path | None = typer.Option(None, "--to", help="Copy the verified entry to this new folder."),
+) -> None:
+    """Verify an entry and copy it out (or fetch it from the Hub into the zoo)."""
+    from medzoo.zoo.entries import store
+
+    where = resolve_zoo(zoo, storage)
+    if entry.startswith("hf:"):
         from medzoo.zoo.entries import hub
 
-        ref = hub.push(entry, zoo=resolve_zoo(zoo), repo_id=repo, namespace=namespace, private=not public)
-        console().print(f"pushed {entry} to hf://{ref}", markup=False)
+        entry = hub.pull(entry, zoo=where)
+        console().print(f"pulled into the zoo as {entry}", markup=False)
+    path = store.pull(entry, zoo=where, to=to)
+    console().print(f"{entry}: verified, {path}", markup=False)
 
-    @app.command("predict")
-    def predict(
-        entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
-        images: list[Path] = typer.Argument(..., help="PNG, JPEG, DICOM or NIfTI (.nii/.nii.gz) files."),
-        cam: Path | None = typer.Option(
-            None, "--cam", help="Write the Grad-CAM overlay PNG here (several images: OUT_<k>.png)."
-        ),
-        zoo: Path | None = ZooOption,
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
-        slice_index: int | None = typer.Option(
-            None, "--slice", help="Axial slice of a NIfTI volume (default: the slice with the most signal)."
-        ),
-    ) -> None:
-        """Classify images with a zoo entry: per-class probabilities and a Grad-CAM overlay."""
-        import json
 
-        from medzoo.paths import atomic_write_bytes
-        from medzoo.zoo.inference.predict import Predictor
+def push_command(
+    entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
+    repo: str | None = typer.Option(None, "--repo", help="Hub repo id owner/name."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="Hub user/org; repo medzoo-<dataset>-<name>."
+    ),
+    public: bool = typer.Option(False, "--public", help="Create the repo public (default private)."),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+) -> None:
+    """Push an entry revision to the Hugging Face Hub (tagged rN)."""
+    from medzoo.zoo.entries import hub
 
-        predictor = Predictor.from_entry(entry, zoo=resolve_zoo(zoo))
-        out = console()
-        results = []
-        for k, image in enumerate(images):
-            pred = predictor.predict(image, cam=cam is not None, slice_index=slice_index)
-            if cam is not None and pred.cam_png is not None:
-                target = cam if len(images) == 1 else cam.with_name(f"{cam.stem}_{k}{cam.suffix or '.png'}")
-                atomic_write_bytes(target, pred.cam_png)
-            results.append(pred.to_dict())
-            if as_json:
-                continue
-            out.print(f"{pred.source}  ({predictor.entry})", markup=False)
-            for note in pred.notes:
-                out.print(f"  ({note})", markup=False)
-            for label, p in zip(pred.labels, pred.probs, strict=True):
-                if pred.thresholds is not None:
-                    flag = "positive" if label in pred.positives else "negative"
-                    out.print(
-                        f"  {label:<24} {p:.4f}  threshold {pred.thresholds[label]:.2f}  {flag}", markup=False
-                    )
-                else:
-                    mark = "  <- top" if label == pred.top_label else ""
-                    out.print(f"  {label:<24} {p:.4f}{mark}", markup=False)
-            for w in pred.warnings:
-                out.print(f"  warning: {w}", markup=False)
-            if cam is not None:
+    ref = hub.push(
+        entry, zoo=resolve_zoo(zoo, storage), repo_id=repo, namespace=namespace, private=not public
+    )
+    console().print(f"pushed {entry} to hf://{ref}", markup=False)
+
+
+def _print_prediction(out, pred, entry: str) -> None:
+    out.print(f"{pred.source}  ({entry})", markup=False)
+    for note in pred.notes:
+        out.print(f"  ({note})", markup=False)
+    for label, p in zip(pred.labels, pred.probs, strict=True):
+        if pred.thresholds is not None:
+            flag = "positive" if label in pred.positives else "negative"
+            out.print(f"  {label:<24} {p:.4f}  threshold {pred.thresholds[label]:.2f}  {flag}", markup=False)
+        else:
+            mark = "  <- top" if label == pred.top_label else ""
+            out.print(f"  {label:<24} {p:.4f}{mark}", markup=False)
+    for w in pred.warnings:
+        out.print(f"  warning: {w}", markup=False)
+
+
+def _cam_target(cam: Path, k: int, count: int) -> Path:
+    return cam if count == 1 else cam.with_name(f"{cam.stem}_{k}{cam.suffix or '.png'}")
+
+
+def predict_command(
+    entry: str = typer.Argument(..., help="<dataset>/<name>[@rN]"),
+    images: list[Path] = typer.Argument(..., help="PNG, JPEG, DICOM or NIfTI (.nii/.nii.gz) files."),
+    cam: Path | None = typer.Option(
+        None, "--cam", help="Write the Grad-CAM overlay PNG here (several images: OUT_<k>.png)."
+    ),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    slice_index: int | None = typer.Option(
+        None, "--slice", help="Axial slice of a NIfTI volume (default: the slice with the most signal)."
+    ),
+) -> None:
+    """Classify images with a zoo entry: per-class probabilities and a Grad-CAM overlay."""
+    import json
+
+    from medzoo.paths import atomic_write_bytes
+    from medzoo.zoo.inference.predict import Predictor
+
+    predictor = Predictor.from_entry(entry, zoo=resolve_zoo(zoo, storage))
+    out = console()
+    results = []
+    for k, image in enumerate(images):
+        pred = predictor.predict(image, cam=cam is not None, slice_index=slice_index)
+        results.append(pred.to_dict())
+        if not as_json:
+            _print_prediction(out, pred, predictor.entry)
+        if cam is not None and pred.cam_png is not None:
+            target = _cam_target(cam, k, len(images))
+            atomic_write_bytes(target, pred.cam_png)
+            if not as_json:
                 out.print(f"  Grad-CAM ({pred.cam_label}) -> {target}", markup=False)
-        if as_json:
-            typer.echo(json.dumps(results, indent=2))
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
 
 
 def register(app: typer.Typer) -> None:
-    _zoo_commands(app)
+    """``medzoo publish|pull|predict`` at the top level; ``medzoo zoo list|push|families`` in the group."""
+    app.command("publish")(publish_command)
+    app.command("pull")(pull_command)
+    app.command("predict")(predict_command)
+    zoo_app.command("list")(list_command)
+    zoo_app.command("push")(push_command)
     app.add_typer(zoo_app, name="zoo")

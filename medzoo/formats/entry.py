@@ -55,13 +55,14 @@ FORBIDDEN_MODEL_ARGS = frozenset(
 
 
 def _compact(value: Any) -> Any:
-    """JSON form without the optional fields left at ``None`` (reading them back gives ``None`` again),
-    so files stay as small and readable as the dicts medzoo wrote before the records."""
+    """JSON form without optional fields left at ``None`` or at an empty default (reading them back gives
+    the same record), so files stay as small and readable as the dicts medzoo wrote before the records."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
-            if v is None and f.default is None:
+            empty_default = f.default_factory is not dataclasses.MISSING and not v and not f.default_factory()
+            if (v is None and f.default is None) or empty_default:
                 continue
             out[f.name] = _compact(v)
         return out
@@ -136,6 +137,8 @@ class MedzooSection:
     weights_sha256: str
     data_kind: Literal["phantom", "real"]
     published_at: str
+    library_name: Literal["timm", "medzoo"] | None = None  # timm alone loads the entry, or medzoo is needed
+    base_model: str | None = None  # the Hub id of the pretrained weights the model was fine-tuned from
     cam_layer: str | None = None
     cam_reshape: Literal["vit"] | None = None
     preprocessing: Any = None

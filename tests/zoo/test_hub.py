@@ -22,8 +22,15 @@ def _fake_entry(zoo: Path, dataset="figshare-brain", name="tiny_cnn", revision="
         "architecture": "medzoo_tiny_cnn",
         "num_classes": 3,
         "label_names": ["a", "b", "c"],
-        "pretrained_cfg": {"input_size": [3, 32, 32]},
-        "medzoo": {"dataset": dataset, "weights_sha256": store.sha256_bytes(weights)},
+        "pretrained_cfg": {"input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        "medzoo": {
+            "dataset": dataset,
+            "task": "multiclass",
+            "family": "tiny_cnn",
+            "data_kind": "phantom",
+            "published_at": "2026-01-01T00:00:00+00:00",
+            "weights_sha256": store.sha256_bytes(weights),
+        },
     }
     (path / "config.json").write_text(json.dumps(cfg))
     (path / "README.md").write_text("card")

@@ -68,9 +68,12 @@ def _entry(zoo: Path, name="m", revision="r1", weights=b"weights") -> Path:
         "architecture": "medzoo_tiny_cnn",
         "num_classes": 2,
         "label_names": ["a", "b"],
-        "pretrained_cfg": {"input_size": [3, 32, 32]},
+        "pretrained_cfg": {"input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
         "medzoo": {
             "dataset": "figshare-brain",
+            "task": "multiclass",
+            "family": "tiny_cnn",
+            "data_kind": "phantom",
             "weights_sha256": store.sha256_bytes(weights),
             "published_at": "2026-01-01T00:00:00+00:00",
         },

@@ -15,6 +15,9 @@ from importlib import resources
 from typing import Any
 
 TEMPLATE = "templates/modelcard.md"
+#: the entry's licence file: the Hub requires license_name/license_link with ``license: other``
+LICENSE_FILE = "LICENSE.md"
+LICENSE_NAME = "medzoo-dataset-terms"
 
 #: metrics whose EvalResult metric_type follows the Hub's metric ids
 _METRIC_ORDER = (
@@ -101,6 +104,257 @@ def _round(v: Any) -> float | None:
     return None if v is None else round(float(v), 6)
 
 
+_INTENDED_USE = (
+    "Research on medical image classification methods: reproducing and comparing the source study's "
+    "protocol, and as a starting point for fine-tuning. Not a medical device; not for diagnosis."
+)
+
+
+def _input_format(config: dict[str, Any], dataset: dict[str, Any]) -> str:
+    pcfg = config["pretrained_cfg"]
+    size = pcfg["input_size"]
+    colour = "grey or RGB" if dataset.get("channels", 3) == 1 else "RGB"
+    return (
+        f"uint8 {colour} image, resized to {size[1]}x{size[2]} (area when shrinking, bicubic when enlarging, "
+        f"as in training), scaled to [0, 1] then normalised with mean {list(pcfg['mean'])} and std "
+        f"{list(pcfg['std'])}; grey images are repeated to 3 channels"
+    )
+
+
+def _limitations(med: dict[str, Any]) -> str:
+    return (
+        ("Trained on synthetic phantom data: no clinical meaning. " if med["data_kind"] == "phantom" else "")
+        + f"Validated only on the {med['dataset']} test split ({med.get('split_protocol')}); expect lower "
+        "performance on other scanners, sites and populations. Grad-CAM maps are coarse and show correlation, "
+        "not cause."
+    )
+
+
+def _medical(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The card's ``medical`` metadata block: what a clinician-researcher checks before using the model."""
+    med = config["medzoo"]
+    return {
+        "modality": dataset.get("modality"),
+        "label_names": list(config["label_names"]),
+        "task": med["task"],
+        "input_format": _input_format(config, dataset),
+        "value_range": "uint8 0-255 in; float normalised tensor to the model",
+        "intended_use": _INTENDED_USE,
+        "limitations": _limitations(med),
+        "data_source": dataset.get("citation"),
+        "data_licence": dataset.get("licence"),
+        "split_protocol": med.get("split_protocol"),
+        "data_kind": med["data_kind"],
+        "phantom": med["data_kind"] == "phantom",
+        "threshold": med.get("threshold"),
+    }
+
+
+def _provenance(search: dict[str, Any], med: dict[str, Any]) -> dict[str, Any]:
+    keys = ("recipe", "space", "search", "scheduler", "trials", "configurations_compared", "compute_hours")
+    return {
+        "run": search.get("run_name"),
+        **{k: search.get(k) for k in keys},
+        "trial_id": med.get("trial_id"),
+        "smoke": search.get("smoke"),
+    }
+
+
+def _card_data(
+    *, entry_id: str, revision: str, config: dict[str, Any], metrics: dict[str, Any], search, dataset
+):
+    from huggingface_hub import ModelCardData
+
+    med = config["medzoo"]
+    primary = metrics["primary_metric"]
+    cam = metrics.get("gradcam", {})
+    tags = [
+        "medzoo",
+        "image-classification",
+        "medical-imaging",
+        med["dataset"],
+        med["family"],
+        "pytorch",
+        "timm",
+    ]
+    if med["data_kind"] == "phantom":
+        tags.append("synthetic-phantom")
+    return ModelCardData(
+        library_name=med.get("library_name") or "timm",
+        pipeline_tag="image-classification",
+        license="other",
+        license_name=LICENSE_NAME,
+        license_link=LICENSE_FILE,
+        base_model=med.get("base_model"),
+        tags=tags,
+        datasets=[med["dataset"]],
+        metrics=ordered_metrics(metrics["metrics"], primary),
+        model_name=entry_id,
+        eval_results=eval_results(
+            metrics,
+            dataset_id=med["dataset"],
+            dataset_title=dataset.get("title", med["dataset"]),
+            data_kind=med["data_kind"],
+        ),
+        medical=_medical(config, dataset),
+        search=_provenance(search, med),
+        medzoo={
+            "entry": entry_id,
+            "revision": revision,
+            "architecture": config["architecture"],
+            "family": med["family"],
+            "primary_metric": primary,
+            "gradcam": {
+                k: cam.get(k) for k in ("pointing_game", "energy_in_mask", "faithfulness") if k in cam
+            },
+        },
+    )
+
+
+def _interval_rows(block: dict[str, Any], primary: str) -> list[dict[str, Any]]:
+    return [
+        {"name": md(n), "value": _fmt(block[n]["value"]), "ci": _ci(block[n]), "primary": n == primary}
+        for n in ordered_metrics(block, primary)
+    ]
+
+
+def _per_class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": md(c), **{k: _fmt(v.get(k)) for k in ("sensitivity", "specificity", "auc")}}
+        for c, v in (metrics.get("per_class") or {}).items()
+    ]
+
+
+def _cross_rows(metrics: dict[str, Any], primary: str) -> list[dict[str, Any]]:
+    rows = []
+    for ds, block in (metrics.get("cross_dataset") or {}).items():
+        for row in _interval_rows(block.get("metrics", {}), primary):
+            rows.append(
+                {
+                    "dataset": md(ds),
+                    **{k: row[k] for k in ("name", "value", "ci")},
+                    "n": block.get("n", "n/a"),
+                    "removed": block.get("removed_duplicates", "n/a"),
+                }
+            )
+    return rows
+
+
+_GRADCAM_ROWS = (
+    ("pointing_game", "pointing-game hit rate"),
+    ("energy_in_mask", "CAM energy inside lesion mask"),
+    ("faithfulness", "faithfulness (ROAD, higher is better)"),
+)
+
+
+def _gradcam_rows(cam: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": title, "value": _fmt(cam[key]["value"]), "ci": _ci(cam[key]), "n": cam[key].get("n", "n/a")}
+        for key, title in _GRADCAM_ROWS
+        if key in cam and cam[key].get("value") is not None
+    ]
+
+
+def _gradcam_note(cam: dict[str, Any]) -> str:
+    if cam.get("note"):
+        return md(cam["note"])
+    if cam.get("mask_share") is not None:
+        return f"Chance level of the energy share (mean mask area): {_fmt(cam.get('mask_share'))}."
+    return ""
+
+
+def _reported_rows(reported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "study": md(r["study"]),
+            "variant": md(r.get("variant") or "-"),
+            "metrics": ", ".join(f"{md(k)} {v:.4g}" for k, v in r["metrics"].items()),
+            "params_m": _fmt(r.get("params_m")),
+            "gflops": _fmt(r.get("gflops")),
+            "protocol": md(r["protocol"]),
+        }
+        for r in reported
+    ]
+
+
+def _summary_fields(entry_id: str, revision: str, config: dict[str, Any], metrics, dataset) -> dict[str, Any]:
+    """The body's header table: what the model is, on which data, with which input."""
+    med = config["medzoo"]
+    labels = list(config["label_names"])
+    cx = metrics.get("complexity", {})
+    title = dataset.get("title", med["dataset"])
+    return dict(
+        title=md(f"{entry_id} ({revision})"),
+        summary=md(
+            f"A {med['family']} classifier for {title} ({med['task']}, {len(labels)} classes), selected by a "
+            "medzoo hyperparameter search and tested once on the held-out test split."
+        ),
+        data_kind=med["data_kind"],
+        dataset_title=md(title),
+        dataset_id=med["dataset"],
+        entry_id=entry_id,
+        revision=revision,
+        published_at=med.get("published_at"),
+        architecture=config["architecture"],
+        library_name=med.get("library_name") or "timm",
+        pull_dir=f"./{med['dataset']}-{entry_id.rsplit('/', 1)[-1]}-{revision}",
+        family=med["family"],
+        params_m=_fmt(cx["params"] / 1e6, 3) if cx.get("params") is not None else "n/a",
+        gmacs=_fmt(cx.get("gmacs"), 3),
+        input_size="x".join(str(v) for v in config["pretrained_cfg"]["input_size"]),
+        modality=md(dataset.get("modality", "")),
+        task=med["task"],
+        label_list=", ".join(md(x) for x in labels),
+        split_protocol=md(med.get("split_protocol", "")),
+        input_format=md(_input_format(config, dataset)),
+        intended_use=md(_INTENDED_USE),
+        limitations=md(_limitations(med)),
+    )
+
+
+def _evidence_fields(
+    config: dict[str, Any], metrics: dict[str, Any], search: dict[str, Any]
+) -> dict[str, Any]:
+    """The body's results: metrics with intervals, per class, patient level, cross-dataset, Grad-CAM, search."""
+    med = config["medzoo"]
+    primary = metrics["primary_metric"]
+    cam = metrics.get("gradcam", {})
+    resamples = (metrics.get("ci") or {}).get("resamples", "n/a")
+    return dict(
+        n_test=metrics.get("n", "n/a"),
+        ci_text=f"95 % bootstrap intervals, {resamples} resamples",
+        configurations_compared=search.get("configurations_compared", "n/a"),
+        metric_rows=_interval_rows(metrics["metrics"], primary),
+        per_class_rows=_per_class_rows(metrics),
+        patient_level_rows=_interval_rows((metrics.get("patient_level") or {}).get("metrics", {}), primary),
+        cross_rows=_cross_rows(metrics, primary),
+        cam_layer=md(cam.get("target_layer", med.get("cam_layer", ""))),
+        gradcam_rows=_gradcam_rows(cam),
+        gradcam_note=_gradcam_note(cam),
+        run_name=md(search.get("run_name", "")),
+        search_kind=md(search.get("search", "")),
+        scheduler=md(search.get("scheduler", "")),
+        smoke=bool(search.get("smoke")),
+        trials=search.get("trials", "n/a"),
+        compute_hours=_fmt(search.get("compute_hours"), 3),
+        trial_id=md(med.get("trial_id", "")),
+        best_config=md(search.get("best_config_text", "")),
+    )
+
+
+def licence_text(*, entry_id: str, dataset: dict[str, Any]) -> str:
+    """LICENSE.md of an entry: the weights inherit the terms of the data they were trained on."""
+    title = dataset.get("title", entry_id.split("/", 1)[0])
+    return (
+        f"# Terms of use of {entry_id}\n\n"
+        f"These weights were trained on {title}. They are released for research under the terms of that "
+        "data set, which the user must accept and follow:\n\n"
+        f"- {dataset.get('licence') or 'the data set publishes no licence: ask its authors before any use'}\n"
+        f"- cite: {dataset.get('citation') or 'the data set as its authors ask'}\n\n"
+        "The code that produced them (medzoo) is Apache-2.0. Not a medical device; not for diagnosis.\n"
+    )
+
+
 def build_card(
     *,
     entry_id: str,
@@ -113,208 +367,22 @@ def build_card(
     plots: list[dict[str, str]],
     overlays: list[dict[str, Any]],
 ):
-    """The ModelCard of one entry revision; ``dataset`` holds title, modality, source, licence, notes."""
-    from huggingface_hub import ModelCard, ModelCardData
+    """The ModelCard of one entry revision; ``dataset`` holds title, modality, source, licence, notes.
 
-    med = config["medzoo"]
-    dataset_id = med["dataset"]
-    data_kind = med["data_kind"]
-    labels = list(config["label_names"])
-    primary = metrics["primary_metric"]
-    cx = metrics.get("complexity", {})
-    cam = metrics.get("gradcam", {})
-    input_size = config["pretrained_cfg"]["input_size"]
-    input_format = (
-        f"uint8 {'grey or RGB' if dataset.get('channels', 3) == 1 else 'RGB'} image, resized to "
-        f"{input_size[1]}x{input_size[2]} (area when shrinking, bicubic when enlarging, as in training), scaled to "
-        f"[0, 1] then normalised with mean {list(config['pretrained_cfg']['mean'])} and std "
-        f"{list(config['pretrained_cfg']['std'])}; grey images are repeated to 3 channels"
+    ``config``/``metrics``/``search`` are the JSON forms of the entry's records (``to_dict()``), the same
+    data the card's front matter must agree with.
+    """
+    from huggingface_hub import ModelCard
+
+    card_data = _card_data(
+        entry_id=entry_id, revision=revision, config=config, metrics=metrics, search=search, dataset=dataset
     )
-    intended_use = (
-        "Research on medical image classification methods: reproducing and comparing the source study's "
-        "protocol, and as a starting point for fine-tuning. Not a medical device; not for diagnosis."
-    )
-    limitations = (
-        ("Trained on synthetic phantom data: no clinical meaning. " if data_kind == "phantom" else "")
-        + f"Validated only on the {dataset_id} test split ({med.get('split_protocol')}); expect lower performance "
-        "on other scanners, sites and populations. Grad-CAM maps are coarse and show correlation, not cause."
-    )
-    medical = {
-        "modality": dataset.get("modality"),
-        "label_names": labels,
-        "task": med["task"],
-        "input_format": input_format,
-        "value_range": "uint8 0-255 in; float normalised tensor to the model",
-        "intended_use": intended_use,
-        "limitations": limitations,
-        "data_source": dataset.get("citation"),
-        "data_licence": dataset.get("licence"),
-        "split_protocol": med.get("split_protocol"),
-        "data_kind": data_kind,
-        "phantom": data_kind == "phantom",
-        "threshold": med.get("threshold"),
-    }
-    provenance = {
-        "run": search.get("run_name"),
-        "recipe": search.get("recipe"),
-        "space": search.get("space"),
-        "search": search.get("search"),
-        "scheduler": search.get("scheduler"),
-        "trials": search.get("trials"),
-        "configurations_compared": search.get("configurations_compared"),
-        "compute_hours": search.get("compute_hours"),
-        "trial_id": med.get("trial_id"),
-        "smoke": search.get("smoke"),
-    }
-    tags = ["medzoo", "image-classification", "medical-imaging", dataset_id, med["family"], "pytorch", "timm"]
-    if data_kind == "phantom":
-        tags.append("synthetic-phantom")
-    card_data = ModelCardData(
-        library_name="timm",
-        pipeline_tag="image-classification",
-        license="other",
-        tags=tags,
-        datasets=[dataset_id],
-        metrics=ordered_metrics(metrics["metrics"], primary),
-        model_name=entry_id,
-        eval_results=eval_results(
-            metrics,
-            dataset_id=dataset_id,
-            dataset_title=dataset.get("title", dataset_id),
-            data_kind=data_kind,
-        ),
-        medical=medical,
-        search=provenance,
-        medzoo={
-            "entry": entry_id,
-            "revision": revision,
-            "architecture": config["architecture"],
-            "family": med["family"],
-            "primary_metric": primary,
-            "gradcam": {
-                k: cam.get(k) for k in ("pointing_game", "energy_in_mask", "faithfulness") if k in cam
-            },
-        },
-    )
-    metric_rows = [
-        {
-            "name": md(n),
-            "value": _fmt(metrics["metrics"][n]["value"]),
-            "ci": _ci(metrics["metrics"][n]),
-            "primary": n == primary,
-        }
-        for n in ordered_metrics(metrics["metrics"], primary)
-    ]
-    per_class_rows = [
-        {
-            "name": md(c),
-            "sensitivity": _fmt(v.get("sensitivity")),
-            "specificity": _fmt(v.get("specificity")),
-            "auc": _fmt(v.get("auc")),
-        }
-        for c, v in (metrics.get("per_class") or {}).items()
-    ]
-    pl = (metrics.get("patient_level") or {}).get("metrics", {})
-    patient_rows = [
-        {"name": md(n), "value": _fmt(pl[n]["value"]), "ci": _ci(pl[n])} for n in ordered_metrics(pl, primary)
-    ]
-    cross_rows = []
-    for ds, block in (metrics.get("cross_dataset") or {}).items():
-        for n in ordered_metrics(block.get("metrics", {}), primary):
-            m = block["metrics"][n]
-            cross_rows.append(
-                {
-                    "dataset": md(ds),
-                    "name": md(n),
-                    "value": _fmt(m["value"]),
-                    "ci": _ci(m),
-                    "n": block.get("n", "n/a"),
-                    "removed": block.get("removed_duplicates", "n/a"),
-                }
-            )
-    gradcam_rows = []
-    for key, title in (
-        ("pointing_game", "pointing-game hit rate"),
-        ("energy_in_mask", "CAM energy inside lesion mask"),
-        ("faithfulness", "faithfulness (ROAD, higher is better)"),
-    ):
-        if key in cam and cam[key].get("value") is not None:
-            gradcam_rows.append(
-                {
-                    "name": title,
-                    "value": _fmt(cam[key]["value"]),
-                    "ci": _ci(cam[key]),
-                    "n": cam[key].get("n", "n/a"),
-                }
-            )
-    gradcam_note = (
-        md(cam.get("note", ""))
-        if cam.get("note")
-        else (
-            f"Chance level of the energy share (mean mask area): {_fmt(cam.get('mask_share'))}."
-            if cam.get("mask_share") is not None
-            else ""
-        )
-    )
-    reported_rows = [
-        {
-            "study": md(r["study"]),
-            "variant": md(r.get("variant") or "-"),
-            "metrics": ", ".join(f"{md(k)} {v:.4g}" for k, v in r["metrics"].items()),
-            "params_m": _fmt(r.get("params_m")),
-            "gflops": _fmt(r.get("gflops")),
-            "protocol": md(r["protocol"]),
-        }
-        for r in reported
-    ]
     body_kwargs = dict(
-        title=md(f"{entry_id} ({revision})"),
-        summary=md(
-            f"A {med['family']} classifier for {dataset.get('title', dataset_id)} ({med['task']}, "
-            f"{len(labels)} classes), selected by a medzoo hyperparameter search and tested once on the "
-            f"held-out test split."
-        ),
-        data_kind=data_kind,
-        dataset_title=md(dataset.get("title", dataset_id)),
-        dataset_id=dataset_id,
-        entry_id=entry_id,
-        revision=revision,
-        published_at=med.get("published_at"),
-        architecture=config["architecture"],
-        family=med["family"],
-        params_m=_fmt(cx["params"] / 1e6, 3) if cx.get("params") is not None else "n/a",
-        gmacs=_fmt(cx.get("gmacs"), 3),
-        input_size="x".join(str(v) for v in input_size),
-        modality=md(dataset.get("modality", "")),
-        task=med["task"],
-        label_list=", ".join(md(x) for x in labels),
-        split_protocol=md(med.get("split_protocol", "")),
-        input_format=md(input_format),
-        intended_use=md(intended_use),
-        limitations=md(limitations),
-        n_test=metrics.get("n", "n/a"),
-        ci_text="95 % bootstrap intervals, {} resamples".format(
-            (metrics.get("ci") or {}).get("resamples", "n/a")
-        ),
-        configurations_compared=search.get("configurations_compared", "n/a"),
-        metric_rows=metric_rows,
-        per_class_rows=per_class_rows,
-        patient_level_rows=patient_rows,
-        cross_rows=cross_rows,
+        **_summary_fields(entry_id, revision, config, metrics, dataset),
+        **_evidence_fields(config, metrics, search),
         plots=[{"title": md(p["title"]), "file": p["file"]} for p in plots],
-        cam_layer=md(cam.get("target_layer", med.get("cam_layer", ""))),
-        gradcam_rows=gradcam_rows,
-        gradcam_note=gradcam_note,
         overlays=[{"file": o["file"], "caption": md(o["caption"])} for o in overlays],
-        reported_rows=reported_rows,
-        run_name=md(search.get("run_name", "")),
-        search_kind=md(search.get("search", "")),
-        scheduler=md(search.get("scheduler", "")),
-        smoke=bool(search.get("smoke")),
-        trials=search.get("trials", "n/a"),
-        compute_hours=_fmt(search.get("compute_hours"), 3),
-        trial_id=md(med.get("trial_id", "")),
-        best_config=md(search.get("best_config_text", "")),
+        reported_rows=_reported_rows(reported),
         data_source=md(dataset.get("citation", "unknown")),
         data_licence=md(dataset.get("licence", "unknown")),
         dataset_notes=[md(n) for n in dataset.get("notes", [])],

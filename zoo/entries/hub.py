@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from medzoo.errors import HubError, UnsafeNameError
-from medzoo.paths import atomic_dir
 from medzoo.zoo.entries import store
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
@@ -28,6 +27,7 @@ ENTRY_FILES = [
     "config.json",
     "model.safetensors",
     "README.md",
+    "LICENSE.md",
     "metrics.json",
     "search.json",
     "plots/*.png",
@@ -69,8 +69,7 @@ def plan_push(
 ) -> list[HubCall]:
     """The Hub calls that publish ``entry`` (one revision): create the repo, upload the folder, tag ``rN``."""
     resolved = store.resolve_entry(entry, zoo=zoo)
-    cfg = store.read_config(resolved.path)
-    store.read_verified_weights(resolved.path, cfg)  # never push a tampered entry
+    store.verify_folder(resolved.path)  # never push a tampered entry, nor a link out of it
     if repo_id is None:
         if not namespace:
             raise HubError(
@@ -196,36 +195,27 @@ def plan_pull(ref: str) -> HubCall:
 
 
 def pull(
-    ref: str, *, zoo: str | Path, name: str | None = None, token: str | None = None, api: Any | None = None
+    ref: str, *, zoo: store.ZooLike, name: str | None = None, token: str | None = None, api: Any | None = None
 ) -> str:
     """Fetch ``hf://owner/repo[@rev]`` into ``zoo`` as a new local revision; returns the local entry id."""
     call = plan_pull(ref)
     hf = _api(api, token)
-    zoo = Path(zoo)
-    zoo.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".hub-pull-", dir=zoo) as tmp:
+    with tempfile.TemporaryDirectory(prefix="medzoo-hub-pull-") as tmp:
         try:
             hf.snapshot_download(**call.kwargs, local_dir=tmp)
         except (OSError, ConnectionError, ValueError) as exc:
             raise _hub_error(exc, f"pulling {ref}") from None
         src = Path(tmp)
         shutil.rmtree(src / ".cache", ignore_errors=True)  # huggingface_hub's local_dir metadata
-        cfg = store.read_config(src)
-        store.read_verified_weights(src, cfg)
-        dataset = cfg["medzoo"]["dataset"]
+        cfg = store.verify_folder(src)  # no links, config.json valid, weights match their sha256
+        dataset = cfg.medzoo.dataset
         entry_name = store.sanitize_name(
             name or call.kwargs["repo_id"].split("/", 1)[1].removeprefix(f"medzoo-{dataset}-")
         )
         home = store.entry_home(zoo, store.parse_entry(f"{dataset}/{entry_name}"))
-        with store.revision_lock(home):
-            revision = store.next_revision(home)
-            with atomic_dir(home / revision) as out:
-                for item in src.iterdir():
-                    if item.is_symlink():
-                        raise UnsafeNameError(
-                            f"{item.name} is a symlink; pulled entries must hold regular files"
-                        )
-                    shutil.move(str(item), out / item.name)
-                store.read_verified_weights(out, store.read_config(out))
-            store.add_revision(home, revision)
+        reservation = store.reserve_revision(home)
+        try:
+            revision = store.commit_revision(reservation, src)
+        finally:
+            reservation.release()
     return f"{dataset}/{entry_name}@{revision}"

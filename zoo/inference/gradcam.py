@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from medzoo.scoring import bootstrap_mean, probabilities
+
 ROAD_PERCENTILES = (20, 50, 80)
 
 
@@ -136,24 +138,6 @@ def energy_in_mask(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(total > 0, inside / np.maximum(total, 1e-12), 0.0)
 
 
-def bootstrap_mean(
-    values: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
-) -> dict[str, Any]:
-    """Mean with a percentile-bootstrap interval over the items."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
-    a = (1 - level) / 2
-    return {
-        "value": float(v.mean()),
-        "ci_low": float(np.quantile(means, a)),
-        "ci_high": float(np.quantile(means, 1 - a)),
-        "n": int(v.size),
-    }
-
-
 def road_score(
     model, images, cams: np.ndarray, classes: Sequence[int], *, task: str, seed: int = 0
 ) -> np.ndarray:
@@ -204,6 +188,133 @@ class GradcamReport:
     )  # {file, image (uint8 RGB), label, pred, prob, index}
 
 
+@dataclass
+class _Sample:
+    """The test items explained: localisation images first, then the extra overlay images."""
+
+    dataset: Any
+    multilabel: bool
+    loc_idx: list[int]
+    overlay_idx: list[int]
+    items: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def item(self, i: int) -> dict[str, Any]:
+        if i not in self.items:
+            self.items[i] = self.dataset[i]
+        return self.items[i]
+
+    @property
+    def wanted(self) -> list[int]:
+        loc = set(self.loc_idx)
+        return self.loc_idx + [i for i in self.overlay_idx if i not in loc]
+
+
+def _true_class(targets: np.ndarray, i: int, *, multilabel: bool) -> int | None:
+    """The class an image is explained for: its label (multi-label: its first positive, None if none)."""
+    t = targets[i]
+    if multilabel:
+        pos = np.flatnonzero(np.asarray(t) > 0.5)
+        return int(pos[0]) if pos.size else None
+    return int(t)
+
+
+def _choose(
+    dataset, *, n_labels: int, multilabel: bool, per_class: int, max_images: int, seed: int
+) -> _Sample:
+    """Seeded overlay images per class, and up to ``max_images`` images with a non-empty lesion mask."""
+    rng = np.random.default_rng(seed)
+    targets = np.asarray(dataset.targets)
+    overlay_idx: list[int] = []
+    for c in range(n_labels):
+        members = np.flatnonzero(targets[:, c] > 0.5) if multilabel else np.flatnonzero(targets == c)
+        if members.size:
+            overlay_idx.extend(
+                int(i) for i in rng.choice(members, size=min(per_class, members.size), replace=False)
+            )
+    sample = _Sample(dataset=dataset, multilabel=multilabel, loc_idx=[], overlay_idx=overlay_idx)
+    for i in (int(i) for i in rng.permutation(len(dataset))):
+        if len(sample.loc_idx) >= max_images:
+            break
+        if _true_class(targets, i, multilabel=multilabel) is None:
+            continue
+        it = sample.item(i)
+        if bool(it.get("has_mask", False)) and float(it["mask"].sum()) > 0:
+            sample.loc_idx.append(i)
+    keep = set(sample.loc_idx) | set(overlay_idx)
+    sample.items = {i: v for i, v in sample.items.items() if i in keep}  # only what will be explained
+    return sample
+
+
+def _classes_to_explain(model, sample: _Sample, targets: np.ndarray) -> list[int]:
+    import torch
+
+    device = next(model.parameters()).device
+    out = []
+    for i in sample.wanted:
+        c = _true_class(targets, i, multilabel=sample.multilabel)
+        if c is None:  # multi-label "no finding": explain the label the model finds most likely
+            with torch.no_grad():
+                c = int(torch.sigmoid(model(sample.item(i)["image"][None].to(device))).argmax())
+        out.append(c)
+    return out
+
+
+def _logits(model, images, batch_size: int):
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return torch.cat(
+            [
+                model(images[s : s + batch_size].to(device)).float().cpu()
+                for s in range(0, len(images), batch_size)
+            ]
+        )
+
+
+def _localisation_metrics(sample: _Sample, cams: np.ndarray | None, shape, *, seed: int) -> dict[str, Any]:
+    k = len(sample.loc_idx)
+    if not k:
+        empty = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
+        return {
+            "pointing_game": dict(empty),
+            "energy_in_mask": dict(empty),
+            "localisation_images": 0,
+            "note": "no lesion masks in this test split: localisation not measured",
+        }
+    masks = np.stack([sample.item(i)["mask"].numpy().reshape(shape) for i in sample.loc_idx])
+    return {
+        "pointing_game": bootstrap_mean(pointing_hits(cams[:k], masks).astype(float), seed=seed),
+        "energy_in_mask": bootstrap_mean(energy_in_mask(cams[:k], masks), seed=seed),
+        "mask_share": float(masks.reshape(k, -1).mean()),  # chance level of energy_in_mask
+        "localisation_images": k,
+    }
+
+
+def _overlays(
+    sample: _Sample, images, cams: np.ndarray, classes: list[int], probs: np.ndarray, *, labels, mean, std
+) -> list[dict[str, Any]]:
+    shown = denormalise(images, mean, std)
+    pos = {i: p for p, i in enumerate(sample.wanted)}
+    out = []
+    for rank, i in enumerate(sample.overlay_idx):
+        p = pos[i]
+        c = classes[p]
+        pred = int(np.argmax(probs[p]))
+        out.append(
+            {
+                "file": f"gradcam/{_safe(labels[c])}_{rank:02d}.png",
+                "image": overlay(shown[p], cams[p]),
+                "label": labels[c],
+                "true": labels[c],
+                "pred": labels[pred],
+                "prob": float(probs[p][pred]),
+                "index": int(sample.item(i).get("index", i)),
+            }
+        )
+    return out
+
+
 def evaluate(
     model,
     dataset,
@@ -230,131 +341,39 @@ def evaluate(
     """
     import torch
 
-    rng = np.random.default_rng(seed)
-    n = len(dataset)
-    targets = np.asarray(dataset.targets)
     multilabel = task == "multilabel"
-
-    def cls_of(i: int) -> int | None:
-        t = targets[i]
-        if multilabel:
-            pos = np.flatnonzero(np.asarray(t) > 0.5)
-            return int(pos[0]) if pos.size else None
-        return int(t)
-
-    overlay_idx: list[int] = []
-    for c in range(len(labels)):
-        members = np.flatnonzero(targets[:, c] > 0.5) if multilabel else np.flatnonzero(targets == c)
-        if members.size:
-            overlay_idx.extend(
-                int(i) for i in rng.choice(members, size=min(per_class, members.size), replace=False)
-            )
-    order = rng.permutation(n)
-    loc_candidates = [int(i) for i in order if cls_of(int(i)) is not None]
-
-    items: dict[int, dict[str, Any]] = {}
-
-    def item(i: int) -> dict[str, Any]:
-        if i not in items:
-            items[i] = dataset[i]
-        return items[i]
-
-    loc_idx: list[int] = []
-    for i in loc_candidates:
-        if len(loc_idx) >= max_images:
-            break
-        it = item(i)
-        if bool(it.get("has_mask", False)) and float(it["mask"].sum()) > 0:
-            loc_idx.append(i)
-    loc_set = set(loc_idx)
-    for i in list(items):
-        if i not in loc_set and i not in overlay_idx:
-            del items[i]
-
-    wanted = loc_idx + [i for i in overlay_idx if i not in loc_set]
-    wanted_cls = []
-    for i in wanted:
-        c = cls_of(i)
-        if c is None:  # multi-label "no finding": explain the label the model finds most likely
-            with torch.no_grad():
-                c = int(
-                    torch.sigmoid(model(item(i)["image"][None].to(next(model.parameters()).device))).argmax()
-                )
-        wanted_cls.append(c)
-    images = torch.stack([item(i)["image"] for i in wanted]) if wanted else torch.zeros(0)
-    cams = (
-        compute_cams(
-            model, images, wanted_cls, layer=layer, task=task, batch_size=batch_size, reshape=reshape
-        )
-        if wanted
-        else None
+    sample = _choose(
+        dataset,
+        n_labels=len(labels),
+        multilabel=multilabel,
+        per_class=per_class,
+        max_images=max_images,
+        seed=seed,
     )
-    with torch.no_grad():
-        logits = (
-            torch.cat(
-                [
-                    model(images[s : s + batch_size].to(next(model.parameters()).device)).float().cpu()
-                    for s in range(0, len(wanted), batch_size)
-                ]
-            )
-            if wanted
-            else None
-        )
-
+    wanted = sample.wanted
     metrics: dict[str, Any] = {"target_layer": layer, "method": "GradCAM (pytorch-grad-cam)", "seed": seed}
-    k = len(loc_idx)
-    if k:
-        masks = np.stack([item(i)["mask"].numpy().reshape(images.shape[-2:]) for i in loc_idx])
-        hits = pointing_hits(cams[:k], masks)
-        energy = energy_in_mask(cams[:k], masks)
-        metrics["pointing_game"] = bootstrap_mean(hits.astype(float), seed=seed)
-        metrics["energy_in_mask"] = bootstrap_mean(energy, seed=seed)
-        metrics["mask_share"] = float(masks.reshape(k, -1).mean())  # chance level of energy_in_mask
-        metrics["localisation_images"] = k
-    else:
-        metrics["pointing_game"] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-        metrics["energy_in_mask"] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-        metrics["localisation_images"] = 0
-        metrics["note"] = "no lesion masks in this test split: localisation not measured"
-    if wanted and faithfulness_images > 0:
+    if not wanted:
+        metrics.update(_localisation_metrics(sample, None, None, seed=seed))
+        return GradcamReport(metrics=metrics)
+    classes = _classes_to_explain(model, sample, np.asarray(dataset.targets))
+    images = torch.stack([sample.item(i)["image"] for i in wanted])
+    cams = compute_cams(
+        model, images, classes, layer=layer, task=task, batch_size=batch_size, reshape=reshape
+    )
+    metrics.update(_localisation_metrics(sample, cams, images.shape[-2:], seed=seed))
+    if faithfulness_images > 0:
         m = min(faithfulness_images, len(wanted))
-        scores = road_score(model, images[:m], cams[:m], wanted_cls[:m], task=task, seed=seed)
-        ci = bootstrap_mean(scores, seed=seed)
+        ci = bootstrap_mean(
+            road_score(model, images[:m], cams[:m], classes[:m], task=task, seed=seed), seed=seed
+        )
         metrics["faithfulness"] = {
             "method": f"ROAD combined (pytorch-grad-cam), removal {list(ROAD_PERCENTILES)} %",
-            "value": ci["value"],
-            "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"],
+            **{k: ci[k] for k in ("value", "ci_low", "ci_high")},
             "n": m,
         }
-
-    report = GradcamReport(metrics=metrics)
-    if wanted:
-        shown = denormalise(images, mean, std)
-        pos = {i: p for p, i in enumerate(wanted)}
-        if multilabel:
-            probs = torch.sigmoid(logits).numpy()
-        elif logits.shape[1] == 1:
-            p1 = torch.sigmoid(logits[:, 0]).numpy()
-            probs = np.stack([1 - p1, p1], axis=1)
-        else:
-            probs = torch.softmax(logits, dim=1).numpy()
-        for rank, i in enumerate(overlay_idx):
-            p = pos[i]
-            c = wanted_cls[p]
-            pred = int(np.argmax(probs[p]))
-            report.overlays.append(
-                {
-                    "file": f"gradcam/{_safe(labels[c])}_{rank:02d}.png",
-                    "image": overlay(shown[p], cams[p]),
-                    "label": labels[c],
-                    "true": labels[c],
-                    "pred": labels[pred],
-                    "prob": float(probs[p][pred]),
-                    "index": int(item(i).get("index", i)),
-                }
-            )
-    return report
+    probs = probabilities(_logits(model, images, batch_size), task=task).numpy()
+    overlays = _overlays(sample, images, cams, classes, probs, labels=labels, mean=mean, std=std)
+    return GradcamReport(metrics=metrics, overlays=overlays)
 
 
 def _safe(label: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from medzoo.formats.entry import EntryConfig
 from medzoo.zoo.entries import store
 from medzoo.zoo.inference.imageio import ImageData, Preprocess, encode_png, read_image
 
@@ -74,40 +75,35 @@ class Predictor:
     """One loaded, verified entry; ``predict`` is thread-safe (one request at a time per model)."""
 
     def __init__(
-        self, model, preprocess: Preprocess, config: dict[str, Any], *, entry: str, device: str = "cpu"
+        self, model, preprocess: Preprocess, config: EntryConfig, *, entry: str, device: str = "cpu"
     ) -> None:
         self.model = model
         self.preprocess = preprocess
         self.config = config
         self.entry = entry
         self.device = device
-        self.labels: list[str] = list(config["label_names"])
-        self.task: str = config["medzoo"]["task"]
+        self.labels: list[str] = list(config.label_names)
+        self.task: str = config.medzoo.task
         self._lock = threading.Lock()
 
     @classmethod
-    def from_entry(cls, entry: str, *, zoo: str | Path, device: str | None = None) -> Predictor:
+    def from_entry(cls, entry: str, *, zoo: store.ZooLike, device: str | None = None) -> Predictor:
+        """Resolve, validate (config.json field by field, weights by sha256) and load ``entry`` once."""
         from medzoo.device import detect
 
-        resolved = store.resolve_entry(entry, zoo=zoo)
-        cfg = store.read_config(resolved.path)
-        model = store.build_model(cfg, store.read_verified_weights(resolved.path, cfg))
+        resolved, cfg, model = store.open_entry(entry, zoo=zoo)
         runtime = detect(device)
         model.to(runtime.torch_device())
         return cls(
-            model,
-            Preprocess.from_config(cfg["pretrained_cfg"]),
-            cfg,
-            entry=resolved.id,
-            device=runtime.device,
+            model, Preprocess.from_config(cfg.pretrained_cfg), cfg, entry=resolved.id, device=runtime.device
         )
 
     def warnings_for(self, image: ImageData) -> list[str]:
         """Why this image may not fit the entry (empty when it fits)."""
-        med = self.config["medzoo"]
+        med = self.config.medzoo
         out: list[str] = []
-        modality = str(med.get("modality") or "")
-        channels = med.get("channels")
+        modality = str(med.modality or "")
+        channels = med.channels
         _, h, w = self.preprocess.input_size
         if channels == 1 and not image.is_grey:
             out.append(
@@ -133,15 +129,34 @@ class Predictor:
         return out
 
     def _probs(self, logits) -> np.ndarray:
+        """The shared rule (``medzoo.scoring``), so predictions match the probabilities metrics were measured on."""
+        from medzoo.scoring import probabilities
+
+        return probabilities(logits, task=self.task).numpy()
+
+    def _cam_png(self, x, shown: np.ndarray, top: int) -> bytes | None:
+        """The Grad-CAM overlay of the top class at the family's CAM layer (None when the entry has none)."""
         import torch
 
-        logits = logits.float()
-        if self.task == "multilabel":
-            return torch.sigmoid(logits).numpy()
-        if logits.shape[-1] == 1:
-            p1 = torch.sigmoid(logits[..., 0]).numpy()
-            return np.stack([1 - p1, p1], axis=-1)
-        return torch.softmax(logits, dim=-1).numpy()
+        from medzoo.zoo.inference import gradcam
+
+        med = self.config.medzoo
+        if med.cam_layer is None:
+            return None
+        with torch.enable_grad():
+            cams = gradcam.compute_cams(
+                self.model, x, [top], layer=med.cam_layer, task=self.task, reshape=med.cam_reshape
+            )
+        return encode_png(gradcam.overlay(shown, cams[0]))
+
+    def _thresholds(self) -> dict[str, float] | None:
+        """Multi-label: each label's decision threshold (the search's, else 0.5); None otherwise."""
+        if self.task != "multilabel":
+            return None
+        thr = self.config.medzoo.threshold
+        if isinstance(thr, dict):
+            return {lab: float(thr.get(lab, 0.5)) for lab in self.labels}
+        return {lab: float(thr if thr is not None else 0.5) for lab in self.labels}
 
     def predict(
         self,
@@ -157,37 +172,28 @@ class Predictor:
         """
         import torch
 
-        from medzoo.zoo.inference import gradcam
-
         image = read_image(data, filename=filename, slice_index=slice_index)
         shown = self.preprocess.display(image.pixels)
         x = self.preprocess(image.pixels)[None].to(self.device)
         with self._lock:
             with torch.no_grad():
                 probs = self._probs(self.model(x).cpu())[0]
+            if not np.all(np.isfinite(probs)):
+                from medzoo.errors import ModelError
+
+                raise ModelError(
+                    f"{self.entry}: the model gave non-finite probabilities for {image.source}; its weights or "
+                    "config.json are broken, so no result is shown",
+                    fix="pull or re-publish the entry",
+                )
             top = int(np.argmax(probs))
-            cam_png = None
-            if cam:
-                with torch.enable_grad():
-                    cams = gradcam.compute_cams(
-                        self.model,
-                        x,
-                        [top],
-                        layer=self.config["medzoo"]["cam_layer"],
-                        task=self.task,
-                        reshape=self.config["medzoo"].get("cam_reshape"),
-                    )
-                cam_png = encode_png(gradcam.overlay(shown, cams[0]))
-        thr = self.config["medzoo"].get("threshold")
-        thresholds = None
-        positives: list[str] = []
-        if self.task == "multilabel":
-            thresholds = (
-                {lab: float(thr.get(lab, 0.5)) for lab in self.labels}
-                if isinstance(thr, dict)
-                else {lab: float(thr if thr is not None else 0.5) for lab in self.labels}
-            )
-            positives = [lab for lab, p in zip(self.labels, probs, strict=True) if p >= thresholds[lab]]
+            cam_png = self._cam_png(x, shown, top) if cam else None
+        thresholds = self._thresholds()
+        positives = (
+            [lab for lab, p in zip(self.labels, probs, strict=True) if p >= thresholds[lab]]
+            if thresholds
+            else []
+        )
         return Prediction(
             entry=self.entry,
             source=image.source,
@@ -207,7 +213,7 @@ class Predictor:
 
 
 def predict(
-    entry: str, images: list[str | Path | bytes], *, zoo: str | Path, cam: bool = True
+    entry: str, images: list[str | Path | bytes], *, zoo: store.ZooLike, cam: bool = True
 ) -> list[Prediction]:
     """Load ``entry`` once and classify each image."""
     predictor = Predictor.from_entry(entry, zoo=zoo)
