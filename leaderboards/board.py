@@ -117,6 +117,9 @@ class Row:
     threshold: float | None = None  # the entry's decision threshold (binary / multi-label), if one
     labels: list[str] = field(default_factory=list)  # class names, in the model's output order
     sweep: SweepTrial | None = None  # the sweep trial this entry was published from (search.json)
+    library_name: str | None = (
+        None  # "timm" when timm alone loads the entry (config.json medzoo.library_name)
+    )
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,7 @@ def read_row(ref: EntryRef, *, zoo: Location) -> Row:
         threshold=meta.threshold if isinstance(meta.threshold, float | int) else None,
         labels=list(files.config.label_names),
         sweep=_sweep_trial(files.search),
+        library_name=meta.library_name,
     )
 
 
@@ -326,11 +330,16 @@ def _sweep_trial(search: SearchProvenance | None) -> SweepTrial | None:
     row = search.trial_row
     primary = search.primary_metric
     validation = _finite(row.get(f"val_{primary}", row.get("val_metric")))
+    scalar = (str, bool, int, float)  # lists and objects are not axes; NaN / inf become "not recorded"
     config = {
-        k.removeprefix("config."): v
+        k.removeprefix("config."): _finite(v) if isinstance(v, float) else v
         for k, v in row.items()
-        if k.startswith("config.") and (v is None or isinstance(v, str | bool | int | float))
-    } or {k: v for k, v in search.best_config.items() if isinstance(v, str | bool | int | float)}
+        if k.startswith("config.") and (v is None or isinstance(v, scalar))
+    } or {
+        k: _finite(v) if isinstance(v, float) else v
+        for k, v in search.best_config.items()
+        if isinstance(v, scalar)
+    }
     slug = re.sub(r"[^a-z0-9_.-]+", "-", search.run_name.lower()).strip("-._")[:48] or "run"
     digest = hashlib.sha256(search.run.encode("utf-8")).hexdigest()[:8]
     return SweepTrial(

@@ -57,6 +57,8 @@ def pdf_report(row: Row, result: dict[str, Any], *, created: str) -> bytes:
         (f"Image: {result['filename']}    created {created}", 10, "normal"),
         (f"Predicted: {result['label']}", 13, "bold"),
     ]
+    if "decision" in result:
+        lines.append((f"Decision at threshold {result['threshold']:.2f}: {result['decision']}", 11, "bold"))
     if row.data_kind == "phantom":
         lines.append((fmt.PHANTOM_NOTE, 8, "bold"))
     lines += [(w, 9, "normal") for w in result["warnings"]]

@@ -4,7 +4,10 @@ Starlette under uvicorn; binds 127.0.0.1 unless told otherwise. Boards are
 rebuilt from the zoo (a folder or an ``s3://`` / ``gs://`` URI) on each request,
 so a new publish shows up on reload, and one unreadable entry is listed under
 problems while every page keeps working. Try-a-model answers
-``POST <dataset>/<name>/try.html`` (multipart form, field ``image``).
+``POST <dataset>/<name>/try.html`` (multipart form: the file field ``image``, or
+``example`` naming one of the entry's ``gradcam/inputs/`` images; optional
+``threshold`` in [0, 1] for the decision, see :func:`decide`). Besides the site's
+pages it serves ``<dataset>/_dataset.html`` and ``<dataset>/_sweeps/<run>.html``.
 
 What protects the server from its clients (see :class:`Limits`):
 
@@ -411,11 +414,11 @@ def _threshold(field: tuple[str | None, bytes] | None) -> float | None:
 
 
 def decide(result: dict[str, Any], *, row: Row, threshold: float | None) -> dict[str, Any]:
-    """The decision at ``threshold`` (default: the entry's own, else 0.5 for binary and multi-label, 0 for
-    multi-class): binary -> the positive class (the second label) when its probability reaches the
+    """The decision at ``threshold`` (default: 0 for multi-class; the entry's own, else 0.5, for binary and
+    multi-label): binary -> the positive class (the second label) when its probability reaches the
     threshold; multi-label -> every label at or above it; multi-class -> the top class, or "uncertain"
     when its probability is below the threshold (a minimum confidence)."""
-    default = row.threshold if row.threshold is not None else (0.0 if row.task == "multiclass" else 0.5)
+    default = 0.0 if row.task == "multiclass" else (row.threshold if row.threshold is not None else 0.5)
     t = default if threshold is None else threshold
     probs = dict(result["probabilities"])
     if row.task == "binary" and len(row.labels) == 2:

@@ -42,6 +42,15 @@
   // search and architecture filter over every board table of the page
   var search = document.querySelector("input.board-filter");
   var family = document.querySelector("select.board-family");
+  var kind = document.querySelector("select.board-kind");
+  var size = document.querySelector("select.board-size");
+  function sizeOk(tr) {
+    if (!size || !size.value) return true;
+    var p = parseFloat(tr.getAttribute("data-params"));
+    var range = size.value.split("-");
+    var lo = parseFloat(range[0]), hi = range[1] === "" ? Infinity : parseFloat(range[1]);
+    return !isNaN(p) && p >= lo && p < hi;
+  }
   var shown = document.querySelector(".toolbar .shown");
   function applyFilters() {
     var q = search ? search.value.trim().toLowerCase() : "";
@@ -49,7 +58,8 @@
     var total = 0, visible = 0;
     document.querySelectorAll("table.filterable tbody tr").forEach(function (tr) {
       var ok = (!q || tr.textContent.toLowerCase().indexOf(q) >= 0) &&
-        (!fam || tr.getAttribute("data-family") === fam);
+        (!fam || tr.getAttribute("data-family") === fam) &&
+        (!kind || !kind.value || tr.getAttribute("data-kind") === kind.value) && sizeOk(tr);
       tr.hidden = !ok;
       total += 1;
       if (ok) visible += 1;
@@ -58,6 +68,8 @@
   }
   if (search) search.addEventListener("input", applyFilters);
   if (family) family.addEventListener("change", applyFilters);
+  if (kind) kind.addEventListener("change", applyFilters);
+  if (size) size.addEventListener("change", applyFilters);
   if (search || family) applyFilters();
   // -- compare two ticked entries side by side (data from the page's hidden .cmp-entry blocks) --------
   function el(tag, text, cls) {
@@ -211,7 +223,9 @@
       if (!tip) return;
       tip.textContent = a.getAttribute("data-tip");
       var box = a.getBoundingClientRect(), host = tip.parentNode.getBoundingClientRect();
-      tip.style.left = (box.left - host.left + 14) + "px";
+      var right = box.left - host.left > host.width / 2;  // near the right edge: the tip grows leftwards
+      tip.style.left = right ? "" : (box.left - host.left + 14) + "px";
+      tip.style.right = right ? (host.right - box.left + 8) + "px" : "";
       tip.style.top = (box.top - host.top - 8) + "px";
       tip.hidden = false;
       a.classList.add("hot");

@@ -257,6 +257,16 @@ def test_compare_pareto_dataset_and_sweep_pages(browser, base_url: str) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     dialogs, errors = _watch(page)
     page.goto(base_url + "figshare-brain.html")
+    visible = "rs => rs.filter(r => !r.hidden).map(r => r.querySelector('input.compare-pick').value)"
+    page.select_option("select.board-kind", "real")
+    assert page.eval_on_selector_all("table.board tbody tr", visible) == [
+        f"figshare-brain/sweep-{i}" for i in (1, 2, 0)
+    ]
+    page.select_option("select.board-kind", "")
+    page.select_option("select.board-size", "0-1")  # the tiny CNNs have 0.02 M parameters, the others 5 M
+    small = page.eval_on_selector_all("table.board tbody tr", visible)
+    assert sorted(small) == ["figshare-brain/tiny_cnn", "figshare-brain/tiny_cnn-2"]
+    page.select_option("select.board-size", "")
     assert page.is_hidden("#compare")
     page.check("input.compare-pick[value='figshare-brain/tiny_cnn']")
     assert page.is_hidden("#compare") and "1 more" in page.inner_text(".compare-status")

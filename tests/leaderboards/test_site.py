@@ -25,13 +25,15 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
+        self.outbound: list[str] = []  # <a href> to another site: a reader's navigation, never a resource
         self.scripts: list[str] = []
         self.handlers: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for key, value in attrs:
             if key in ("href", "src") and value is not None:
-                self.links.append(value)
+                outbound = tag == "a" and key == "href" and urlsplit(value).scheme == "https"
+                (self.outbound if outbound else self.links).append(value)
             if key.startswith("on"):
                 self.handlers.append(f"{tag} {key}")
         if tag == "script":
@@ -72,6 +74,8 @@ def test_site_has_every_page_and_every_link_resolves(site: Path) -> None:
             target = (page.parent / unquote(parts.path)).resolve()
             assert target.is_relative_to(site.resolve()) and target.exists(), f"{page}: broken link {link}"
             checked += 1
+        # the only links that leave the site: paper rows to a DOI search, opened by the reader
+        assert {urlsplit(u).netloc for u in parser.outbound} <= {"search.crossref.org", "doi.org"}, page
         assert parser.scripts == [parser.scripts[0]] and parser.scripts[0].endswith("static/board.js")
     assert checked > 40
 
