@@ -368,9 +368,11 @@ def _finite(value: Any) -> float | None:
 
 def _check_card_agrees(card: Any, metrics: dict[str, Interval], *, where: str) -> None:
     """The card is the source of truth: its model-index numbers must match metrics.json."""
+    from medzoo.formats.entry import medzoo_metric_of
+
     readme = where.removesuffix("metrics.json") + "README.md"
     for result in card.eval_results or []:
-        name, value = result.metric_type, result.metric_value
+        name, value = medzoo_metric_of(result.metric_type, result.metric_args), result.metric_value
         if name not in metrics or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if abs(float(value) - metrics[name].value) > _CARD_TOLERANCE:

@@ -378,3 +378,26 @@ class Refs(_Compact):
         """These refs with ``revision`` added (and the numerically newest as latest)."""
         revisions = tuple(sorted(set(self.revisions) | {revision}, key=lambda r: int(r[1:])))
         return Refs(latest=revisions[-1], revisions=revisions)
+
+
+# -- the model card's model-index (what the Hub reads) ---------------------------------------------
+
+#: medzoo metric name -> (the Hub's metric id, its arguments). Only these go into the card's
+#: model-index, so every metric there is one the Hub knows; the others (ECE, balanced accuracy, ...)
+#: stay in metrics.json and the card's body. ``medzoo_metric`` in the arguments names ours.
+HUB_METRICS: dict[str, tuple[str, dict[str, str]]] = {
+    "accuracy": ("accuracy", {}),
+    "f1": ("f1", {}),
+    "macro_f1": ("f1", {"average": "macro"}),
+    "macro_precision": ("precision", {"average": "macro"}),
+    "macro_recall": ("recall", {"average": "macro"}),
+    "auc": ("roc_auc", {}),
+    "macro_auc": ("roc_auc", {"average": "macro", "multi_class": "ovr"}),
+    "mean_auroc": ("roc_auc", {"average": "macro", "multi_label": "true"}),
+}
+
+
+def medzoo_metric_of(metric_type: str, metric_args: dict[str, Any] | None) -> str:
+    """The medzoo metric a model-index result stands for (its ``medzoo_metric`` argument, else its type)."""
+    name = (metric_args or {}).get("medzoo_metric")
+    return name if isinstance(name, str) else metric_type

@@ -110,10 +110,12 @@ def test_card_round_trips_through_modelcard_load_with_eval_results(tmp_path):
     _card().save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     data = loaded.data
-    assert data.library_name == "timm" and data.datasets == ["figshare-brain"]
+    assert data.library_name == "timm" and data.datasets is None  # no Hub dataset id exists for it
     assert data.model_name == "figshare-brain/efficientnet_b2"
-    results = {r.metric_type: r for r in data.eval_results}
+    results = {r.metric_args["medzoo_metric"]: r for r in data.eval_results}
     assert set(results) == {"accuracy", "macro_f1", "macro_auc"}
+    assert {r.metric_type for r in data.eval_results} == {"accuracy", "f1", "roc_auc"}  # the Hub's ids
+    assert results["macro_f1"].metric_args["average"] == "macro"
     acc = results["accuracy"]
     assert isinstance(acc, EvalResult)
     assert acc.metric_value == pytest.approx(0.875) and acc.dataset_split == "test"

@@ -24,7 +24,9 @@ def test_hub_parsers_read_the_metadata_back(tmp_path):
     assert meta["base_model"] == "timm/efficientnet_b2.ra_in1k" and meta["library_name"] == "timm"
     name, results = model_index_to_eval_results(meta["model-index"])
     assert name == "figshare-brain/efficientnet_b2"
-    assert {r.metric_type for r in results} == {"accuracy", "macro_f1", "macro_auc"}
+    assert {r.metric_type for r in results} == {"accuracy", "f1", "roc_auc"}  # the Hub's metric ids
+    assert {r.metric_args["medzoo_metric"] for r in results} == {"accuracy", "macro_f1", "macro_auc"}
+    assert "datasets" not in meta  # the studies' data are not Hub datasets
     assert all(r.task_type == "image-classification" and r.dataset_split == "test" for r in results)
     card = ModelCard.load(tmp_path / "README.md")
     assert card.data.base_model == "timm/efficientnet_b2.ra_in1k" and card.data.license_link == LICENSE_FILE

@@ -19,7 +19,7 @@ TEMPLATE = "templates/modelcard.md"
 LICENSE_FILE = "LICENSE.md"
 LICENSE_NAME = "medzoo-dataset-terms"
 
-#: metrics whose EvalResult metric_type follows the Hub's metric ids
+#: the order metrics are shown in (primary first, then this order)
 _METRIC_ORDER = (
     "accuracy",
     "balanced_accuracy",
@@ -72,12 +72,21 @@ def ordered_metrics(metrics: dict[str, Any], primary: str) -> list[str]:
 def eval_results(
     metrics_json: dict[str, Any], *, dataset_id: str, dataset_title: str, data_kind: str
 ) -> list:
-    """One ``EvalResult`` per test metric (primary first), on the test split."""
+    """One ``EvalResult`` per test metric the Hub knows (primary first), on the test split.
+
+    ``metric_type`` is the Hub's metric id (``f1`` with ``average: macro`` for macro F1); the
+    arguments carry the interval and ``medzoo_metric``, the name in metrics.json.
+    """
     from huggingface_hub import EvalResult
+
+    from medzoo.formats.entry import HUB_METRICS
 
     primary = metrics_json["primary_metric"]
     out = []
     for name in ordered_metrics(metrics_json["metrics"], primary):
+        if name not in HUB_METRICS:
+            continue
+        hub_id, hub_args = HUB_METRICS[name]
         m = metrics_json["metrics"][name]
         out.append(
             EvalResult(
@@ -86,10 +95,12 @@ def eval_results(
                 dataset_type=dataset_id,
                 dataset_name=f"{dataset_title} ({data_kind})",
                 dataset_split="test",
-                metric_type=name,
+                metric_type=hub_id,
                 metric_name=f"test {name}" + (" (primary)" if name == primary else ""),
                 metric_value=round(float(m["value"]), 6),
                 metric_args={
+                    **hub_args,
+                    "medzoo_metric": name,
                     "ci_low": _round(m.get("ci_low")),
                     "ci_high": _round(m.get("ci_high")),
                     "ci_level": 0.95,
@@ -98,6 +109,13 @@ def eval_results(
             )
         )
     return out
+
+
+def _hub_metric_ids(metrics: dict[str, Any], primary: str) -> list[str]:
+    from medzoo.formats.entry import HUB_METRICS
+
+    ids = [HUB_METRICS[n][0] for n in ordered_metrics(metrics, primary) if n in HUB_METRICS]
+    return list(dict.fromkeys(ids))
 
 
 def _round(v: Any) -> float | None:
@@ -187,8 +205,9 @@ def _card_data(
         license_link=LICENSE_FILE,
         base_model=med.get("base_model"),
         tags=tags,
-        datasets=[med["dataset"]],
-        metrics=ordered_metrics(metrics["metrics"], primary),
+        # ``datasets:`` takes Hub dataset ids; the studies' data are not on the Hub (their terms forbid
+        # redistribution), so the dataset is named in the model-index and the medical section instead.
+        metrics=_hub_metric_ids(metrics["metrics"], primary),
         model_name=entry_id,
         eval_results=eval_results(
             metrics,
