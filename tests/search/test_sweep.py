@@ -110,6 +110,7 @@ def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(
     study = optuna.load_study(study_name=info["study"], storage=journal_storage(out / STUDY_FILE))
     assert {t.user_attrs[TRIAL_ATTR] for t in study.trials} == set(frame["trial_id"])
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    assert _dashboard_trials(out / STUDY_FILE, info["study"]) == len(study.trials)
     # Tune's pickled state is signed with the user's key, and verifies
     from medzoo.paths import resolve_home
     from medzoo.search.signing import SIGNATURES, SigningKey, verify_folder
@@ -117,6 +118,38 @@ def test_asha_optuna_sweep_selects_on_val_and_tests_the_top_k(
     verify_folder(out / "tune", SigningKey.load_or_create(resolve_home()))
     signed = json.loads((out / "tune" / SIGNATURES).read_text())["files"]
     assert "tuner.pkl" in signed and any(f.startswith("searcher-state") for f in signed)
+
+
+def _dashboard_trials(journal: Path, study_name: str) -> int:
+    """Start optuna-dashboard on the run's journal (127.0.0.1) and count the study's trials it serves."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = shutil.which("optuna-dashboard") or str(Path(sys.executable).with_name("optuna-dashboard"))
+    cmd = [exe, str(journal), "--host", "127.0.0.1", "--port", str(port), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    studies = json.loads(r.read())["study_summaries"]
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "optuna-dashboard did not start"
+                time.sleep(0.5)
+        (study_id,) = [s["study_id"] for s in studies if s["study_name"] == study_name]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=30) as r:
+            return len(json.loads(r.read())["trials"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def _trial_results(out: Path) -> dict[str, list[dict]]:
