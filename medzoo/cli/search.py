@@ -37,7 +37,10 @@ def sweep(
     gpus_per_trial: float = typer.Option(0, "--gpus-per-trial", help="Fractions share a GPU."),
     workers_per_trial: int = typer.Option(1, "--workers-per-trial", help="W > 1: data-parallel trials."),
     address: str | None = typer.Option(
-        None, "--address", help="Join a running Ray cluster (else local Ray)."
+        None,
+        "--address",
+        envvar="RAY_ADDRESS",
+        help="Join this running Ray cluster (or RAY_ADDRESS; else a local Ray is started).",
     ),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: $MEDZOO_HOME/runs/...)."),
     resume: bool = typer.Option(False, "--resume", help="Resume the sweep in --out after a crash."),
