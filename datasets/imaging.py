@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +203,7 @@ def decode_image(data: bytes, *, name: str | None = None, grey: bool = False) ->
     if too_big is not None:
         raise DatasetFormatError(prefix + too_big)
     if len(data) > 132 and data[128:132] == b"DICM":
-        img = _decode_dicom(data, name)
+        img = decode_dicom(data, name=name).pixels
     else:
         buf = np.frombuffer(data, np.uint8)
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
@@ -241,31 +242,236 @@ def read_image(path: str | os.PathLike[str], *, grey: bool = False) -> np.ndarra
     return decode_image(data, name=str(path), grey=grey)
 
 
-def _decode_dicom(data: bytes, name: str | None) -> np.ndarray:
+#: BitsAllocated values DICOM defines; anything else is a broken or hostile header
+_DICOM_BITS = frozenset({1, 8, 16, 32, 64})
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    """One decoded DICOM frame as the model sees it: ``pixels`` uint8 HxW grey or HxWx3 RGB.
+
+    ``notes`` say what the decode did (window used, inversion, frame chosen), so prediction can
+    show them; ``modality`` is the file's Modality (MR, MG, CR, ...) when it names one.
+    """
+
+    pixels: np.ndarray
+    modality: str | None
+    notes: tuple[str, ...]
+    frames: int = 1
+
+
+def decode_dicom(
+    data: bytes, *, name: str | None = None, fallback_pct: tuple[float, float] | None = None
+) -> DicomImage:
+    """The one DICOM decode of medzoo, used by dataset preparation and by prediction alike.
+
+    Order, so training and prediction see the same pixels: (1) the header's Rows, Columns,
+    NumberOfFrames, SamplesPerPixel and BitsAllocated are checked before any pixel is decoded (a
+    few MB of RLE can declare gigapixels); (2) only the first frame is decoded; (3) grey images
+    go through pydicom's ``apply_modality_lut`` (rescale slope/intercept or Modality LUT) and
+    ``apply_voi_lut`` (the file's own VOI LUT Sequence, else its WindowCenter/Width), and the
+    VOI output range is mapped linearly onto 0-255; a file without any VOI transform is mapped
+    min-max over its (modality-LUT) pixel values instead, or between the ``fallback_pct``
+    percentiles when the caller gives them (CBIS-DDSM's window parameters); (4) MONOCHROME1 is
+    inverted AFTER the LUTs (the LUTs are defined on stored values, the inversion is a display
+    step); colour (RGB, YBR_*) is converted to RGB once with ``convert_color_space``.
+    """
     import pydicom
 
     prefix = f"{name}: " if name else ""
     try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        arr = ds.pixel_array
+        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except Exception as exc:  # pydicom raises many types on broken headers
+        raise DatasetFormatError(
+            f"{prefix}a DICOM file must carry an image header (Rows, Columns, BitsAllocated); "
+            f"{type(exc).__name__}: {exc}; re-download or re-export the file"
+        ) from exc
+    why = size_problem(cols, rows, frames)
+    if why is None and (bits not in _DICOM_BITS or samples not in (1, 3)):
+        why = (
+            f"the header declares BitsAllocated={bits}, SamplesPerPixel={samples}; DICOM images have "
+            f"BitsAllocated in {sorted(_DICOM_BITS)} and 1 or 3 samples (a broken header); re-export the file"
+        )
+    if why is not None:
+        raise DatasetFormatError(prefix + why)
+    ds, arr = _dicom_first_frame(data, prefix)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    notes = [f"multi-frame DICOM ({frames} frames): using the first"] if frames > 1 else []
+    modality = str(ds.get("Modality", "") or "") or None
+    if arr.ndim == 3:
+        if photometric.startswith("YBR"):
+            from pydicom.pixels import convert_color_space
+
+            arr = convert_color_space(arr, photometric, "RGB")
+            notes.append(f"{photometric} converted to RGB")
+        return DicomImage(
+            pixels=np.ascontiguousarray(_minmax_uint8(arr)),
+            modality=modality,
+            notes=tuple(notes),
+            frames=frames,
+        )
+    img, window_note = _dicom_grey(ds, arr, prefix, fallback_pct)
+    notes.append(window_note)
+    if photometric == "MONOCHROME1":
+        img = 255 - img
+        notes.append("MONOCHROME1: inverted after the LUTs")
+    return DicomImage(pixels=np.ascontiguousarray(img), modality=modality, notes=tuple(notes), frames=frames)
+
+
+def _dicom_first_frame(data: bytes, prefix: str):
+    """(dataset, first frame) with no colour conversion yet: pydicom would turn YBR into RGB itself."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        ds.pixel_array_options(index=0, as_rgb=False)
+        arr = np.asarray(ds.pixel_array)
     except Exception as exc:  # pydicom raises many types for broken files
         raise DatasetFormatError(
-            f"{prefix}DICOM pixel data cannot be decoded ({exc}); re-download the file"
+            f"{prefix}DICOM pixel data cannot be decoded ({type(exc).__name__}: {exc}); re-download the file"
         ) from exc
-    arr = np.asarray(arr)
+    if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        arr = arr[0]  # a decoder that ignored ``index``
     if arr.dtype.kind == "f" and not np.isfinite(arr).any():
         raise DatasetFormatError(
             f"{prefix}every pixel is NaN or infinite; the file holds no image, remove or re-export it"
         )
-    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        arr = arr.max() - arr
-    if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-        arr = arr[0]  # multi-frame: the first frame
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    if slope != 1 or intercept != 0:
-        arr = arr.astype(np.float64) * slope + intercept
-    return to_uint8(arr)
+    return ds, arr
+
+
+def _dicom_grey(
+    ds, arr: np.ndarray, prefix: str, fallback_pct: tuple[float, float] | None
+) -> tuple[np.ndarray, str]:
+    """uint8 of a grey frame through the modality and VOI LUTs (min-max when the file has no VOI)."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    try:
+        values = apply_modality_lut(arr, ds)
+        if ds.get("VOILUTSequence"):
+            item = ds.VOILUTSequence[0]
+            entries, first = int(item.LUTDescriptor[0]) or 2**16, int(item.LUTDescriptor[1])
+            ints = np.rint(values).astype(np.int64)  # a VOI LUT is indexed by integer values
+            out = apply_voi_lut(ints, ds).astype(np.float64)
+            table = apply_voi_lut(np.arange(first, first + entries, dtype=np.int64), ds)
+            lo, hi = float(table.min()), float(table.max())
+            note = "DICOM VOI LUT Sequence (the file's own)"
+        elif ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+            out = apply_voi_lut(values.astype(np.float64), ds)
+            probe = apply_voi_lut(np.array([-1e300, 1e300]), ds)  # the window's output range
+            lo, hi = float(probe.min()), float(probe.max())
+            note = "DICOM window (the file's own WindowCenter/WindowWidth)"
+        else:
+            out = np.asarray(values, np.float64)
+            finite = out[np.isfinite(out)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            note = "no VOI in the file: min-max window"
+            if fallback_pct is not None and finite.size:
+                low_pct, high_pct = fallback_pct
+                lo, hi = window_bounds(finite, low_pct=low_pct, high_pct=high_pct) or (lo, hi)
+                note = f"no VOI in the file: {low_pct:g}-{high_pct:g} percentile window"
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, NotImplementedError) as exc:
+        raise DatasetFormatError(
+            f"{prefix}the DICOM LUTs cannot be applied ({type(exc).__name__}: {exc}); re-export the file"
+        ) from exc
+    if hi <= lo:
+        return np.zeros(out.shape, np.uint8), note
+    out = np.nan_to_num(out, nan=lo, posinf=hi, neginf=lo)
+    return np.clip((out - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8), note
+
+
+def _minmax_uint8(arr: np.ndarray) -> np.ndarray:
+    """uint8 passes through; deeper colour is scaled min-max (colour images carry no LUTs)."""
+    if arr.dtype == np.uint8:
+        return arr
+    f = arr.astype(np.float64)
+    lo, hi = float(f.min()), float(f.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, np.uint8)
+    return np.clip((f - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------- NIfTI
+
+
+def nifti_image(data: bytes, *, name: str | None = None):
+    """A nibabel NIfTI-1 image from ``data``, its dims checked before a voxel is read."""
+    import nibabel as nib
+
+    prefix = f"{name}: " if name else ""
+    try:
+        img = nib.Nifti1Image.from_bytes(data)
+        shape = tuple(int(s) for s in img.shape)
+    except Exception as exc:  # nibabel raises many kinds for bad headers
+        raise DatasetFormatError(
+            f"{prefix}a NIfTI-1 file must have a valid header and data ({type(exc).__name__}: {exc}); "
+            "re-export the volume"
+        ) from exc
+    check_nifti_shape(shape, name=name)
+    return img
+
+
+def check_nifti_shape(shape: tuple[int, ...], *, name: str | None = None) -> None:
+    """Refuse a NIfTI whose header declares a degenerate or bomb-sized volume (before decoding)."""
+    dims = list(shape) + [1] * (3 - len(shape))
+    why = size_problem(dims[0], dims[1], int(np.prod(dims[2:])))
+    if why is not None:
+        prefix = f"{name}: " if name else ""
+        raise DatasetFormatError(prefix + why.replace("image", "volume").replace("pixels", "voxels"))
+
+
+def canonical_volume(img, *, name: str | None = None) -> np.ndarray:
+    """The voxels of a nibabel image reoriented to the closest canonical (RAS+) orientation.
+
+    ``nibabel.as_closest_canonical`` permutes and flips the voxel axes (no resampling) so that
+    axis 0 runs towards the patient's Left, axis 1 towards Anterior and axis 2 towards Superior,
+    whatever the file's affine: slicing axis 2 then really gives axial slices. 4-D volumes keep their first
+    volume; 2-D images get a depth of one.
+    """
+    import nibabel as nib
+
+    try:
+        canon = nib.as_closest_canonical(img)
+        vol = np.asanyarray(canon.dataobj)
+    except Exception as exc:  # nibabel, gzip and zlib raise many types on broken files
+        prefix = f"{name}: " if name else ""
+        raise DatasetFormatError(
+            f"{prefix}the NIfTI volume cannot be read ({type(exc).__name__}: {exc}); re-download it"
+        ) from exc
+    vol = np.asarray(vol)
+    if vol.ndim == 4:
+        vol = vol[..., 0]
+    if vol.ndim == 2:
+        vol = vol[..., None]
+    return vol
+
+
+def scale_volume(vol: np.ndarray, *, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
+    """uint8 volume windowed on the percentiles of its brain (non-zero) voxels: robust to scanner scale.
+
+    A whole-volume window (not per slice), so every slice of a patient shares one intensity scale;
+    background (0) stays black. Used by the BraTS reader and by prediction on NIfTI volumes.
+    """
+    v = np.nan_to_num(vol.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    brain = v[v != 0]
+    if brain.size == 0:
+        return np.zeros(v.shape, np.uint8)
+    bounds = window_bounds(brain, low_pct=low_pct, high_pct=high_pct)
+    if bounds is None:
+        return (v != 0).astype(np.uint8) * 255
+    lo, hi = bounds
+    out = np.clip((v - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255)
+    out[v == 0] = 0  # background stays black
+    return out.astype(np.uint8)
+
+
+def axial_slice(vol: np.ndarray, z: int) -> np.ndarray:
+    """Axial slice ``z`` of a canonical (RAS+) volume for display: anterior at the top, the
+    patient's left on the image's left (the orientation BraTS slices were always prepared in)."""
+    return np.ascontiguousarray(vol[::-1, ::-1, z].T)
 
 
 def encode_png(array: np.ndarray) -> bytes:

@@ -2,10 +2,10 @@
 
 Uploads are untrusted: the format is decided from the bytes (magic numbers),
 not the file name; sizes are bounded before decoding; anything unreadable is an
-InputImageError naming the file and what was found. Medical formats are turned
-into uint8 the way a radiologist's viewer would (modality LUT, the file's own
-window if any, else a robust 0.5-99.5 percentile window), because the prepared
-datasets that trained the models are uint8 PNGs.
+InputImageError naming the file and what was found. DICOM and NIfTI go through
+the very functions dataset preparation uses (``medzoo.datasets.imaging``:
+``decode_dicom``; ``canonical_volume`` + ``axial_slice``), so a medical image
+reaches the model at prediction decoded and oriented as it was in training.
 """
 
 from __future__ import annotations
@@ -191,58 +191,32 @@ def _read_pil(data: bytes, source: str, kind: str) -> ImageData:
 
 
 def _read_dicom(data: bytes, source: str) -> ImageData:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    """The datasets' own DICOM decode (header checks, modality + VOI LUTs, photometric handling), so a
+    DICOM reaches the model exactly as the prepared training images were made."""
+    from medzoo.datasets.imaging import declared_size, decode_dicom
+    from medzoo.errors import DatasetFormatError
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        arr = ds.pixel_array
-    except (InvalidDicomError, AttributeError, KeyError, ValueError, RuntimeError, OSError, TypeError) as exc:
+    size = declared_size(data)  # prediction's own per-image bound, also before a pixel is decoded
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
         raise InputImageError(
-            f"{source}: a DICOM file must carry readable pixel data; {type(exc).__name__}: {exc}"
-        ) from None
-    notes: list[str] = []
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if frames > 1:
-        arr = arr[0]
-        notes.append(f"multi-frame DICOM ({frames} frames): using the first")
-    modality = str(getattr(ds, "Modality", "")) or None
-    if photometric in ("RGB", "YBR_FULL", "YBR_FULL_422") and arr.ndim == 3:
-        if photometric != "RGB":
-            from pydicom.pixels import convert_color_space
-
-            arr = convert_color_space(arr, photometric, "RGB")
-        return _from_array(arr, source, "dicom", modality=modality, notes=tuple(notes))
-    from pydicom.pixels import apply_modality_lut
-
-    values = apply_modality_lut(arr, ds).astype(np.float32)
-    center, width = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
-    if center is not None and width is not None:
-        c = float(center[0] if isinstance(center, pydicom.multival.MultiValue) else center)
-        w = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
-        img = to_uint8(values, low=c - w / 2, high=c + w / 2)
-        notes.append(f"DICOM window centre {c:g} width {w:g}")
-    else:
-        img = to_uint8(values)
-    if photometric == "MONOCHROME1":
-        img = 255 - img
-        notes.append("MONOCHROME1: inverted")
-    return _from_array(img, source, "dicom", modality=modality, notes=tuple(notes))
+            f"{source}: images up to {MAX_PIXELS} pixels are accepted, the header declares {size[0]}x{size[1]}"
+        )
+    try:
+        dicom = decode_dicom(data, name=source)
+    except DatasetFormatError as exc:
+        raise InputImageError(exc.message, fix=exc.fix) from None
+    return _from_array(dicom.pixels, source, "dicom", modality=dicom.modality, notes=dicom.notes)
 
 
 def _read_nifti(data: bytes, source: str, slice_index: int | None) -> ImageData:
-    import nibabel as nib
+    """One axial slice of the volume, reoriented to canonical (RAS+) first as the BraTS reader does."""
+    from medzoo.datasets.imaging import axial_slice, canonical_volume, nifti_image, scale_volume
+    from medzoo.errors import DatasetFormatError
 
     try:
-        img = nib.Nifti1Image.from_bytes(data)
-        vol = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many kinds for bad headers
-        raise InputImageError(f"{source}: a NIfTI-1 file must have a valid header and data; {exc}") from None
-    if vol.ndim == 4:
-        vol = vol[..., 0]
-    if vol.ndim == 2:
-        vol = vol[..., None]
+        vol = canonical_volume(nifti_image(data, name=source), name=source)
+    except DatasetFormatError as exc:
+        raise InputImageError(exc.message, fix=exc.fix) from None
     if vol.ndim != 3:
         raise InputImageError(f"{source}: a NIfTI volume must be 2-D or 3-D, got shape {vol.shape}")
     depth = vol.shape[2]
@@ -254,9 +228,10 @@ def _read_nifti(data: bytes, source: str, slice_index: int | None) -> ImageData:
         if not 0 <= slice_index < depth:
             raise InputImageError(f"{source}: 0 <= slice < {depth} must hold, got slice={slice_index}")
         note = f"NIfTI: axial slice {slice_index} of {depth}"
-    # NIfTI stores (x, y): transpose and flip so the slice shows like a radiological viewer
-    sl = np.flipud(np.asarray(vol[:, :, slice_index], dtype=np.float32).T)
-    return _from_array(to_uint8(sl), source, "nifti", modality="MR", notes=(note,))
+    # the whole volume is windowed on its brain voxels, exactly as BraTS preparation does, so a slice
+    # reaches the model with the intensities it was trained on
+    sl = axial_slice(scale_volume(np.asarray(vol, dtype=np.float32)), slice_index)
+    return _from_array(sl, source, "nifti", modality="MR", notes=(note,))
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

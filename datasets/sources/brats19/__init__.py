@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
-from medzoo.datasets.imaging import is_stray, resize_square, size_problem, window_bounds
+from medzoo.datasets.imaging import (
+    axial_slice,
+    canonical_volume,
+    is_stray,
+    resize_square,
+    scale_volume,
+    size_problem,
+)
 from medzoo.datasets.readers import (
     check_window_params,
     files_named_like_folders,
@@ -156,10 +163,10 @@ class Brats19Grade(DatasetAdapter):
                 )
             vol8 = scale_volume(vol, low_pct=lo, high_pct=hi)
             for z in zs:
-                image = resize_square(_axial(vol8, z), size)
-                mask = (resize_square(_axial(tumour, z).astype(np.uint8), size, nearest=True) > 0).astype(
-                    np.uint8
-                )
+                image = resize_square(axial_slice(vol8, z), size)
+                mask = (
+                    resize_square(axial_slice(tumour, z).astype(np.uint8), size, nearest=True) > 0
+                ).astype(np.uint8)
                 items.append(
                     PreparedItem(
                         key=f"{safe_key(record.patient_id)}_z{z:03d}_{seq}",
@@ -195,26 +202,6 @@ def tumour_slices(tumour: np.ndarray, n: int) -> list[int] | None:
     peak = int(np.argmax(area))
     start = min(max(peak - n // 2, 0), depth - n)
     return list(range(start, start + n))
-
-
-def scale_volume(vol: np.ndarray, *, low_pct: float, high_pct: float) -> np.ndarray:
-    """uint8 volume windowed on the percentiles of its brain (non-zero) voxels: robust to scanner scale."""
-    v = np.nan_to_num(vol.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    brain = v[v != 0]
-    if brain.size == 0:
-        return np.zeros(v.shape, np.uint8)
-    bounds = window_bounds(brain, low_pct=low_pct, high_pct=high_pct)
-    if bounds is None:
-        return (v != 0).astype(np.uint8) * 255
-    lo, hi = bounds
-    out = np.clip((v - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255)
-    out[v == 0] = 0  # background stays black
-    return out.astype(np.uint8)
-
-
-def _axial(vol: np.ndarray, z: int) -> np.ndarray:
-    """Axial slice z as rows = anterior-posterior, columns = left-right (nibabel gives x, y, z)."""
-    return np.ascontiguousarray(vol[:, :, z].T)
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -315,14 +302,8 @@ def _read_volume(path: Path) -> np.ndarray:
     why = verify_nifti(path)  # the header's dims and the file's size, before decompressing a voxel
     if why is not None:
         raise DatasetFormatError(f"{path}: {why}")
-    try:
-        data = np.asarray(nib.load(str(path)).dataobj)
-    except Exception as exc:  # nibabel, gzip and zlib raise many types on broken files
-        raise DatasetFormatError(
-            f"{path}: the NIfTI volume cannot be read ({exc}); re-download the patient"
-        ) from exc
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    # canonical (RAS+) first: axis 2 is then superior-inferior whatever the file's affine
+    data = canonical_volume(nib.load(str(path)), name=str(path))
     if data.ndim != 3:
         raise DatasetFormatError(f"{path}: a BraTS volume must be 3-D, found shape {data.shape}")
     if data.dtype.kind == "f" and not np.isfinite(data).any():

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from medzoo.datasets.base import DatasetAdapter, DatasetSpec, PreparedItem, Problem, RawRecord, Scan
-from medzoo.datasets.imaging import header_problem, read_image, resize_square, size_problem, to_uint8
+from medzoo.datasets.imaging import decode_dicom, header_problem, read_image, resize_square, size_problem
 from medzoo.datasets.readers import check_window_params, find_named, iter_files, read_csv, safe_key
 from medzoo.errors import ConfigError, DatasetFormatError
 
@@ -148,16 +148,15 @@ class CbisDdsmMass(DatasetAdapter):
         p = _check_params(params)
         raw = Path(raw)
         full_path, mask_path = raw / record.extra["full"], raw / record.extra["mask"]
-        full = _read_pixels(full_path)
-        mask = _read_mask(mask_path, full.shape)
-        full8 = to_uint8(full, low_pct=float(p["window_low_pct"]), high_pct=float(p["window_high_pct"]))
+        full8 = _read_pixels(full_path, (float(p["window_low_pct"]), float(p["window_high_pct"])))
+        mask = _read_mask(mask_path, full8.shape)
         ys, xs = np.nonzero(mask)
         if ys.size == 0:
             raise DatasetFormatError(
                 f"{mask_path}: the ROI mask must mark the mass, found an empty mask; re-download the series "
                 f"or drop row {record.extra['row']} of {record.extra['csv']}"
             )
-        side = roi_side(full.shape, (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1), p)
+        side = roi_side(full8.shape, (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1), p)
         cy, cx = (ys.min() + ys.max() + 1) / 2.0, (xs.min() + xs.max() + 1) / 2.0
         roi = cut_square(full8, (cy, cx), side)
         roi_mask = cut_square(mask, (cy, cx), side)
@@ -520,34 +519,27 @@ def _index_jpegs(raw: Path, dicom_info: Path, problems: list[Problem]) -> dict[s
 # ---------------------------------------------------------------------- pixels
 
 
-def _read_pixels(path: Path) -> np.ndarray:
-    """Raw pixel values (DICOM, MONOCHROME1 inverted) or grey uint8 (JPEG)."""
+def _read_pixels(path: Path, window_pct: tuple[float, float] | None = None) -> np.ndarray:
+    """One grey uint8 frame: DICOM through medzoo's one DICOM decode (the file's LUTs, else the
+    ``window_pct`` percentiles, else min-max; MONOCHROME1 inverted after), JPEG as grey uint8."""
     if path.suffix.lower() != ".dcm":
         return read_image(path, grey=True)
-    import pydicom
-
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 20)
+            why = header_problem(head)
+            data = head + fh.read() if why is None else b""
     except OSError as exc:
         raise DatasetFormatError(f"{path}: cannot be read ({exc.strerror}); check the path") from exc
-    why = header_problem(head)
     if why is not None:
         raise DatasetFormatError(f"{path}: {why}")
-    try:
-        ds = pydicom.dcmread(path)
-        arr = np.asarray(ds.pixel_array)
-    except Exception as exc:  # pydicom raises many types on broken files
+    dicom = decode_dicom(data, name=str(path), fallback_pct=window_pct)
+    if dicom.pixels.ndim != 2 or dicom.frames != 1:
         raise DatasetFormatError(
-            f"{path}: DICOM pixel data cannot be decoded ({exc}); re-download the file"
-        ) from exc
-    if arr.ndim != 2:
-        raise DatasetFormatError(
-            f"{path}: a mammogram must be one grey frame, found pixel array shape {arr.shape}"
+            f"{path}: a mammogram must be one grey frame, found {dicom.frames} frame(s) of shape "
+            f"{dicom.pixels.shape}"
         )
-    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        arr = arr.max() - arr
-    return arr
+    return dicom.pixels
 
 
 def _read_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
