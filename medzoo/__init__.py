@@ -13,6 +13,10 @@ import importlib
 from typing import Any
 
 from medzoo.errors import MedzooError
+from medzoo.zoo.architectures.timm_bridge import install_import_hook as _install_timm_hook
+
+# medzoo_<family> names resolve in timm once timm is imported (imports neither torch nor timm now)
+_install_timm_hook()
 
 __version__ = "0.1.0"
 _PARTS = ("cluster", "datasets", "leaderboards", "search", "zoo")

@@ -1,6 +1,7 @@
 """The studies' classifier heads, options of every family (not copies of families).
 
-Every head takes pooled features (B, C) and ends in a Linear named ``fc``, so
+Every head takes pooled features (B, C) and ends in a Linear named ``fc`` (an
+Identity with ``num_classes=0``: timm's headless model), so
 timm's classifier adaptation (``pretrained_cfg["classifier"] = "head.fc"``)
 drops it when a checkpoint is loaded for another class count.
 
@@ -49,12 +50,13 @@ def resolve_hidden(head: str, hidden: int | Sequence[int] | None) -> tuple[int, 
 
 
 class Head(nn.Module):
-    """``body`` (possibly empty) then the final ``fc``."""
+    """``body`` (possibly empty) then the final ``fc``; ``hidden_size`` is the width ``fc`` takes."""
 
-    def __init__(self, body: nn.Module, fc: nn.Linear) -> None:
+    def __init__(self, body: nn.Module, fc: nn.Module, *, hidden_size: int) -> None:
         super().__init__()
         self.body = body
         self.fc = fc
+        self.hidden_size = hidden_size
 
     def forward(self, x):
         return self.fc(self.body(x))
@@ -71,16 +73,20 @@ def build_head(
     widths = resolve_hidden(head, hidden)
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"0 <= dropout < 1 must hold, got dropout={dropout}")
-    if num_classes < 1:
-        raise ConfigError(f"num_classes >= 1 must hold, got num_classes={num_classes}")
+    if num_classes < 0:
+        raise ConfigError(f"num_classes >= 0 must hold (0: no classifier), got num_classes={num_classes}")
+
+    def fc(width: int) -> nn.Module:
+        return nn.Linear(width, num_classes) if num_classes else nn.Identity()
+
     if head == "linear":
         if dropout:
             raise ConfigError(
                 f"head 'linear' has no dropout, got dropout={dropout}; use head='gap_dropout' for GAP -> Dropout -> Linear"
             )
-        return Head(nn.Identity(), nn.Linear(in_features, num_classes))
+        return Head(nn.Identity(), fc(in_features), hidden_size=in_features)
     if head == "gap_dropout":
-        return Head(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+        return Head(nn.Dropout(dropout), fc(in_features), hidden_size=in_features)
     layers: list[nn.Module] = []
     width = in_features
     for h in widths:
@@ -89,4 +95,4 @@ def build_head(
             layers.append(nn.BatchNorm1d(h))
         layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
         width = h
-    return Head(nn.Sequential(*layers), nn.Linear(width, num_classes))
+    return Head(nn.Sequential(*layers), fc(width), hidden_size=width)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_module
 from torch import nn
 
 from medzoo.errors import ConfigError
@@ -25,6 +26,7 @@ def linear_drop_rates(depth: int, *, p_start: float = 0.0, p_final: float = 0.1)
     return [p_start + (p_final - p_start) * n / depth for n in range(1, depth + 1)]
 
 
+@register_notrace_module  # a leaf for torch.fx: its block size depends on the map's (traced) size
 class DropBlock2d(nn.Module):
     """Drop beta x beta blocks with probability ``p`` per activation, in training only."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_module
 from torch import nn
 
 from medzoo.errors import ConfigError
@@ -60,6 +61,7 @@ class ODAttention(nn.Module):
         return channel, filt, spatial, kernel
 
 
+@register_notrace_module  # a leaf for torch.fx: "same" padding depends on the map's (traced) size
 class ODConv2d(nn.Module):
     """A dynamic ``Conv2d`` (no bias); ``padding="same"`` mirrors timm's TF-style dynamic padding."""
 

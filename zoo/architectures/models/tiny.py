@@ -86,3 +86,19 @@ timm_family(
     input_size=(3, 96, 96),
     description="timm's test_efficientnet (~0.1M params): EfficientNet parts in miniature",
 )
+
+timm_family(
+    "tiny_resnet",
+    "test_resnet",
+    cam_layer="backbone.layer4",
+    freeze_units=(
+        "backbone.conv1+backbone.bn1",
+        "backbone.layer1",
+        "backbone.layer2",
+        "backbone.layer3",
+        "backbone.layer4",
+    ),
+    input_size=(3, 64, 64),
+    description="timm's test_resnet (~0.37M params): a ResNet in miniature, trainable at 64 px on CPU in "
+    "seconds; with the linear head its entries are timm-native (test_resnet)",
+)
