@@ -1,26 +1,78 @@
-"""``make bench``: run every ``benchmarks/bench_*.py`` (each defines ``main()``), or the ones named."""
+"""``make bench``: run every benchmark (``bench_*.py`` and ``gpu.py``), print each ratio next to its goal.
+
+Each module defines ``run(opts: Options) -> list[Ratio]``; its ratios and raw
+numbers go to ``benchmarks/results/<module>.json`` and a summary table is
+printed at the end (and written to ``benchmarks/results/summary.json``).
+
+    python -m benchmarks                 # everything, 3 repeats (median)
+    python -m benchmarks --list          # the benchmarks' names
+    python -m benchmarks --quick         # tiny sizes, 1 repeat: checks that each benchmark runs
+    python -m benchmarks bench_startup bench_trial --repeats 5
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
 
 import benchmarks
+from benchmarks._common import Options, Ratio, load, write_results
+
+
+def names() -> list[str]:
+    found = [m.name for m in pkgutil.iter_modules(benchmarks.__path__)]
+    return sorted(n for n in found if n.startswith("bench_")) + (["gpu"] if "gpu" in found else [])
+
+
+def run_one(name: str, opts: Options) -> list[Ratio]:
+    mod = importlib.import_module(f"benchmarks.{name}")
+    print(f"== {name} ({load()}) ==", flush=True)
+    t0 = time.perf_counter()
+    ratios = list(mod.run(opts))
+    for r in ratios:
+        print(r.line(), flush=True)
+    path = write_results(name, ratios, {"seconds": time.perf_counter() - t0, "quick": opts.quick})
+    print(f"   ({time.perf_counter() - t0:.1f} s, {path.name})\n", flush=True)
+    return ratios
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(
-        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
-    )
-    for name in names:
-        mod = importlib.import_module(f"benchmarks.{name}")
-        print(f"== {name} ==", flush=True)
-        t0 = time.perf_counter()
-        mod.main()
-        print(f"   ({time.perf_counter() - t0:.1f} s)\n", flush=True)
-    return 0
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (a smoke check)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per ratio (median); default 3")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(names()))
+        return 0
+    unknown = sorted(set(args.names) - set(names()))
+    if unknown:
+        print(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names())}")
+        return 2
+    summary: list[Ratio] = []
+    failed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="medzoo-bench-") as tmp:
+        opts = Options(quick=args.quick, repeats=args.repeats or (1 if args.quick else 3), workdir=Path(tmp))
+        for name in args.names or names():
+            try:
+                summary += run_one(name, opts)
+            except Exception:  # one broken benchmark must not hide the others' numbers
+                traceback.print_exc()
+                failed.append(name)
+    print(f"== summary ({load()}) ==")
+    for r in summary:
+        print(r.line())
+    write_results("summary", summary, {"failed": failed, "quick": opts.quick})
+    if failed:
+        print(f"error: benchmark(s) failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""Params and GMACs of the studies' architectures as the studies built them, next to the papers' figures.
+"""FLOP-count fidelity against timm's published GMACs; the studies' architectures next to their papers.
+
+``run`` (``make bench``): medzoo's counter (fvcore + the SDPA handle) on timm's own
+models must stay within 2% of timm's published GMACs (resnet50, efficientnet_b0,
+tf_efficientnet_b2 at 260, vit_base_patch16_224, vgg16).
+
+``python -m benchmarks.bench_complexity`` also prints the studies' table:
 
 Each row is built with the study's head and class count and measured at the
 input size the paper reports its FLOPs for (224, or 299 for Xception). The
@@ -9,6 +15,17 @@ reports 24.1 ms vs 22.4 ms, a ratio of 1.08).
 """
 
 from __future__ import annotations
+
+from benchmarks._common import Options, Ratio
+
+#: timm's published GMACs (its benchmark tables and model cards), at the given input side
+TIMM_GMACS = {
+    "resnet50": (224, 4.11),
+    "efficientnet_b0": (224, 0.40),
+    "tf_efficientnet_b2": (260, 1.02),
+    "vit_base_patch16_224": (224, 17.58),
+    "vgg16": (224, 15.47),
+}
 
 #: (study, family, classes, head, kwargs, input side, paper params (M), paper GFLOPs)
 ROWS = [
@@ -69,9 +86,37 @@ def measure_rows(rows: list = ROWS, *, latency: bool = True) -> list[dict]:
     return out
 
 
+def run(opts: Options) -> list[Ratio]:
+    """|medzoo's GMACs / timm's published - 1| per model (goal <= 0.02); one traced forward each."""
+    import timm
+    import torch
+
+    from medzoo.zoo.architectures.complexity import count_macs
+
+    torch.set_num_threads(1)
+    names = ["resnet50", "efficientnet_b0"] if opts.quick else list(TIMM_GMACS)
+    out = []
+    for name in names:
+        side, published = TIMM_GMACS[name]
+        got = count_macs(timm.create_model(name), (3, side, side))
+        out.append(
+            Ratio(
+                name=f"FLOPs: |{name}@{side} / timm - 1|",
+                value=abs(got["gmacs"] / published - 1),
+                goal=0.02,
+                better="<=",
+                samples=(abs(got["gmacs"] / published - 1),),
+                note=f"{got['gmacs']:.3f} vs {published} GMACs, op coverage {got['op_coverage']:.2f}",
+            )
+        )
+    return out
+
+
 def main() -> None:
     import torch
 
+    for r in run(Options()):
+        print(r.line())
     torch.set_num_threads(1)
     rows = measure_rows()
     fmt = "{:<7} {:<22} {:>3} {:<16} {:>4} {:>9} {:>8} {:>8} {:>10} {:>10}"

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+)
 
 from medzoo.device import Runtime, detect
 from medzoo.errors import ConfigError, DatasetError, MedzooError, TrialError
@@ -95,7 +102,14 @@ def open_split(
     std: tuple[float, ...],
     limit: int | None = None,
     train: bool = False,
+    memory_cache: bool = True,
 ):
+    """One split as a Dataset; decoded images are kept in memory (``cache="memory"``) when they fit.
+
+    Decoding the PNGs dominated a small model's epoch (profiled: 60% of it), and the
+    same images are decoded again every epoch without the cache; with it, each image
+    is decoded once per trial (once per loader worker, which stay alive between epochs).
+    """
     from medzoo import datasets
 
     kwargs: dict[str, Any] = {
@@ -110,7 +124,22 @@ def open_split(
         kwargs["strength"] = cfg.augment_strength
     if cfg.sequence is not None:
         kwargs["sequence"] = cfg.sequence
+    if memory_cache:
+        ds = datasets.open(prepared, **kwargs, cache="memory")
+        if fits_memory_cache(len(ds), image_size, workers=cfg.num_workers):
+            return ds
     return datasets.open(prepared, **kwargs)
+
+
+#: decoded uint8 images one trial may keep in memory per loader process (all splits share it loosely)
+MEMORY_CACHE_BYTES = 2 << 30
+
+
+def fits_memory_cache(rows: int, image_size: int, *, workers: int, item_bytes: int = 4) -> bool:
+    """Whether ``rows`` images of ``item_bytes`` per pixel (uint8 RGB + mask: 4; float32 RGB + mask: 16)
+    fit the budget in every loader process."""
+    per_process = rows * image_size * image_size * item_bytes
+    return per_process * max(1, workers) <= MEMORY_CACHE_BYTES
 
 
 def build_loaders(
@@ -131,10 +160,13 @@ def build_loaders(
     common = {
         "num_workers": cfg.num_workers,
         "pin_memory": runtime.pin_memory,
-        "persistent_workers": runtime.persistent_workers and cfg.num_workers > 0,
+        # workers live for the whole trial: their decoded-image caches survive between epochs
+        "persistent_workers": cfg.num_workers > 0,
     }
     for split in splits:
         train = split == "train"
+        # a deterministic split in the training process is built once as tensors (no PNG cache needed)
+        as_tensors = cfg.num_workers == 0 and not distributed and not (train and cfg.augment != "none")
         ds = open_split(
             prepared,
             split,
@@ -144,7 +176,10 @@ def build_loaders(
             std=std,
             limit=limit.get(split),
             train=train,
+            memory_cache=not as_tensors,
         )
+        if as_tensors and len(ds) and fits_memory_cache(len(ds), image_size, workers=0, item_bytes=16):
+            ds = TensorSplit(ds)
         if len(ds) == 0:
             raise TrialError(
                 f"split {split!r} of {prepared} has no rows (sequence={cfg.sequence!r}); "
@@ -153,11 +188,48 @@ def build_loaders(
             )
         if train:
             loaders[split] = _train_loader(ds, cfg, common, distributed=distributed)
+        elif isinstance(ds, TensorSplit):
+            gen = torch.Generator().manual_seed(cfg.seed)
+            batches = BatchSampler(SequentialSampler(ds), cfg.batch_size, drop_last=False)
+            loaders[split] = DataLoader(ds, sampler=batches, batch_size=None, generator=gen)
         else:
             # a generator of its own: an iterator without one draws its worker seed from the process RNG
             gen = torch.Generator().manual_seed(cfg.seed)
             loaders[split] = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, generator=gen, **common)
     return loaders
+
+
+class TensorSplit(Dataset):
+    """A split whose items never change (no augmentation), held as stacked tensors and indexed a batch at a time.
+
+    Why: without augmentation an item is identical every epoch, so the trial builds each
+    one once (decode, resize, normalise); a batch is then one tensor index instead of
+    ``batch_size`` ``__getitem__`` calls and a collate, which profiling showed to cost
+    more than a small model's training step. Only ``image``, ``target`` and ``index``
+    are kept (what training and evaluation read); other attributes come from the split.
+    """
+
+    KEYS = ("image", "target", "index")
+
+    def __init__(self, source: Any) -> None:
+        parts: dict[str, list[torch.Tensor]] = {k: [] for k in self.KEYS}
+        for batch in DataLoader(source, batch_size=64, shuffle=False):
+            for k in self.KEYS:
+                parts[k].append(torch.as_tensor(batch[k]))
+        self.tensors = {k: torch.cat(v) for k, v in parts.items()}
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return {k: v[rows] for k, v in self.tensors.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("source", "tensors"):  # not set yet (during construction): no recursion
+            raise AttributeError(name)
+        return getattr(self.source, name)
 
 
 def _train_loader(ds: Any, cfg: TrialConfig, common: dict[str, Any], *, distributed: bool) -> DataLoader:
@@ -182,6 +254,10 @@ def _train_loader(ds: Any, cfg: TrialConfig, common: dict[str, Any], *, distribu
         counts = np.bincount(targets, minlength=len(ds.classes)).astype(float)
         weights = 1.0 / np.maximum(counts[targets], 1)
         sampler = WeightedRandomSampler(torch.as_tensor(weights), len(ds), replacement=True, generator=gen)
+    if isinstance(ds, TensorSplit):  # the same sampler and batches as below, each fetched by one index
+        order = sampler if sampler is not None else RandomSampler(ds, generator=gen)
+        batches = BatchSampler(order, cfg.batch_size, drop_last=len(ds) > cfg.batch_size)
+        return DataLoader(ds, sampler=batches, batch_size=None, generator=gen)
     return DataLoader(
         ds,
         batch_size=cfg.batch_size,
