@@ -213,7 +213,8 @@ class TensorSplit(Dataset):
 
     def __init__(self, source: Any) -> None:
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in self.KEYS}
-        for batch in DataLoader(source, batch_size=64, shuffle=False):
+        # a generator of its own: an iterator without one draws its seed from the process RNG
+        for batch in DataLoader(source, batch_size=64, shuffle=False, generator=torch.Generator()):
             for k in self.KEYS:
                 parts[k].append(torch.as_tensor(batch[k]))
         self.tensors = {k: torch.cat(v) for k, v in parts.items()}
