@@ -1,10 +1,9 @@
-"""The main job in one call: phantoms -> check -> prepare -> sweep -> publish -> leaderboard site.
+"""The main job in one call: phantoms -> check -> prepare -> campaign (sweeps, publish, leaderboard site).
 
-Every stage records itself in ``OUT/quickstart.json`` when it completes, so an
-interrupted quickstart run again continues from what is finished and redoes
-nothing. The time budget is shared across the datasets: each sweep gets what is
-left, minus a reserve for the stages after it, divided by the datasets still to
-go.
+Every data stage records itself in ``OUT/quickstart.json`` and every campaign stage in
+``OUT/campaign.json`` when it completes, so an interrupted quickstart run again continues
+from what is finished and redoes nothing. The five sweeps run at once on the embedded
+default (one local Ray), each with the time left minus the reserve for publishing and the site.
 """
 
 from __future__ import annotations
@@ -90,9 +89,16 @@ def parse_data_overrides(items: list[str]) -> dict[str, Path]:
 
 
 def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or continue) the quickstart; returns the summary (also written to ``OUT/summary.json``)."""
-    from medzoo import datasets, leaderboards, search, zoo
+    """Run (or continue) the quickstart; returns the summary (also written to ``OUT/summary.json``).
+
+    The data stages run one dataset after another, and each dataset's sweep starts as soon as its
+    prepared set exists, so the five sweeps run at once as one campaign
+    (:mod:`medzoo.search.campaign`) on the embedded default; the campaign then publishes each
+    sweep's best entry and builds the boards.
+    """
+    from medzoo import datasets
     from medzoo.cluster.connect import connect
+    from medzoo.search.campaign import CampaignRunner
 
     plan.out.mkdir(parents=True, exist_ok=True)
     state = _State(plan.out / "quickstart.json")
@@ -111,43 +117,51 @@ def run(plan: QuickstartPlan, *, log: Callable[[str], None] = print) -> dict[str
         log(f"  done {key} in {result['seconds']:.1f} s")
         return result
 
+    deadline = start + plan.budget_s - SITE_RESERVE_S - PUBLISH_RESERVE_S * len(STUDY_DATASETS)
     with connect(address=plan.address) as ray:
         log(f"Ray: {ray.address} ({'started here' if ray.started else 'joined'})")
-        for i, ds in enumerate(STUDY_DATASETS):
-            log(f"[{i + 1}/{len(STUDY_DATASETS)}] {ds}")
-            raw = plan.data.get(ds) or plan.out / "raw" / ds
-            prepared = plan.out / "prepared" / ds
-            run_dir = plan.out / "runs" / ds
-
-            if ds not in plan.data:
-                stage(f"{ds}/synth", lambda ds=ds, raw=raw: _synth(datasets, ds, raw, plan.seed))
-            stage(f"{ds}/check", lambda ds=ds, raw=raw: _check(datasets, ds, raw))
-            stage(
-                f"{ds}/prepare",
-                lambda ds=ds, raw=raw, prepared=prepared: _prepare(datasets, ds, raw, prepared, plan.seed),
-            )
-
-            left = plan.budget_s - (time.monotonic() - start)
-            to_go = len(STUDY_DATASETS) - i
-            sweep_s = max(45.0, (left - SITE_RESERVE_S - PUBLISH_RESERVE_S * to_go) / to_go)
-            spec = datasets.get(ds)
-            stage(
-                f"{ds}/sweep",
-                lambda ds=ds, prepared=prepared, run_dir=run_dir, spec=spec, sweep_s=sweep_s: _sweep(
-                    search, prepared, spec.recipe, run_dir, plan, sweep_s
-                ),
-            )
-            stage(
-                f"{ds}/publish",
-                lambda run_dir=run_dir: {
-                    "entries": [str(e) for e in zoo.publish(run_dir, top=1, zoo=plan.zoo)]
-                },
-            )
-
-    stage("site", lambda: {"site": str(leaderboards.build_site(zoo=plan.zoo, out=plan.site))})
-    summary = summarize(plan, state, wall_s=time.monotonic() - start)
+        with CampaignRunner(out=plan.out, log=log) as runner:
+            for i, ds in enumerate(STUDY_DATASETS):
+                log(f"[{i + 1}/{len(STUDY_DATASETS)}] {ds}")
+                raw = plan.data.get(ds) or plan.out / "raw" / ds
+                prepared = plan.out / "prepared" / ds
+                if ds not in plan.data:
+                    stage(f"{ds}/synth", lambda ds=ds, raw=raw: _synth(datasets, ds, raw, plan.seed))
+                stage(f"{ds}/check", lambda ds=ds, raw=raw: _check(datasets, ds, raw))
+                stage(
+                    f"{ds}/prepare",
+                    lambda ds=ds, raw=raw, prepared=prepared: _prepare(
+                        datasets, ds, raw, prepared, plan.seed
+                    ),
+                )
+                # its sweep starts now, while the next datasets are prepared; all end by the deadline
+                runner.submit(
+                    _sweep_plan(ds, prepared, plan, budget_s=max(45.0, deadline - time.monotonic()))
+                )
+            runner.wait()
+    result = runner.publish(zoo=plan.zoo, site=plan.site)
+    entries = {s.name: list(s.entries) for s in result.sweeps}
+    summary = summarize(plan, state, entries=entries, wall_s=time.monotonic() - start)
     atomic_write_json(plan.out / "summary.json", summary)
     return summary
+
+
+def _sweep_plan(ds: str, prepared: Path, plan: QuickstartPlan, *, budget_s: float) -> Any:
+    from medzoo import datasets
+    from medzoo.search.campaign import SweepPlan
+
+    return SweepPlan(
+        name=ds,
+        recipe=str(datasets.get(ds).recipe),
+        prepared=str(prepared),
+        samples=plan.samples,
+        time_budget_s=round(budget_s, 1),
+        max_concurrent=1,  # the sweeps share the machine; each keeps one trial going
+        smoke=True,
+        test_top_k=1,
+        publish_top=1,
+        seed=plan.seed,
+    )
 
 
 def _synth(datasets: Any, ds: str, raw: Path, seed: int) -> dict[str, Any]:
@@ -178,46 +192,15 @@ def _prepare(datasets: Any, ds: str, raw: Path, prepared: Path, seed: int) -> di
     return {"prepared": str(prepared)}
 
 
-def _sweep(
-    search: Any, prepared: Path, recipe: str, run_dir: Path, plan: QuickstartPlan, budget_s: float
+def summarize(
+    plan: QuickstartPlan, state: _State, *, entries: dict[str, list[str]], wall_s: float
 ) -> dict[str, Any]:
-    resume = (run_dir / "run.json").exists()
-    if run_dir.exists() and not resume:  # interrupted before the sweep recorded anything
-        import shutil
-
-        shutil.rmtree(run_dir)
-    table = search.run(
-        prepared=prepared,
-        recipe=recipe,
-        smoke=True,
-        samples=plan.samples,
-        scheduler="asha",
-        search="optuna",
-        out=run_dir,
-        resume=resume,
-        time_budget_s=budget_s,
-        cpus_per_trial=1,
-        test_top_k=1,
-        seed=plan.seed,
-    )
-    best = json.loads((run_dir / "best.json").read_text())
-    return {
-        "run": str(run_dir),
-        "trials": len(table),
-        "budget_s": round(budget_s, 1),
-        "best_trial": best.get("trial_id"),
-    }
-
-
-def summarize(plan: QuickstartPlan, state: _State, *, wall_s: float) -> dict[str, Any]:
     """Per dataset: best entry, primary metric with interval, params, GMACs, Grad-CAM pointing game."""
     rows = []
     for ds in STUDY_DATASETS:
-        pub = state.done(f"{ds}/publish") or {}
-        entries = pub.get("entries") or []
-        if not entries:
+        if not entries.get(ds):
             continue
-        entry = entries[0]
+        entry = entries[ds][0]
         metrics_path = _entry_dir(plan.zoo, entry) / "metrics.json"
         m = json.loads(metrics_path.read_text())
         primary = m["primary_metric"]

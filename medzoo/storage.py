@@ -367,9 +367,8 @@ def _make_filesystem(scheme: str) -> Any:
     if endpoint:
         scheme_part, _, host = endpoint.partition("://")
         kwargs.update(endpoint_override=host or endpoint, scheme=scheme_part if host else "https")
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:  # explicit, so the filesystem object works the same on every Ray node
-        kwargs.update(access_key=key, secret_key=secret, session_token=os.environ.get("AWS_SESSION_TOKEN"))
+    # Credentials are never passed explicitly: the filesystem object is pickled into Ray Tune's state and
+    # sent to the nodes, and each node resolves its own (AWS_* variables, ~/.aws, instance role).
     return pafs.S3FileSystem(**kwargs)
 
 

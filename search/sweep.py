@@ -38,7 +38,9 @@ from medzoo.search.signing import SigningKey, sign_folder, verify_folder
 from medzoo.search.trainable import SweepSetup, tune_trainable
 
 if TYPE_CHECKING:
+    from medzoo.search.datacache import DataRef
     from medzoo.search.evaluation import TestJob
+    from medzoo.search.remote import RunStore, RunTarget
 
 __all__ = ["SweepSpec", "Placement", "SweepSetup", "place", "run", "resume", "tune_trainable"]
 
@@ -252,15 +254,40 @@ class Placement:
     storage_filesystem: Any = None
     prepared: str = ""
     evaluate: Evaluator = evaluate_locally
+    store: RunStore | None = None  # the run in object storage (None: the run folder is the storage)
+    data: DataRef | None = None  # the prepared set as every node reaches it (None: ``prepared`` in place)
 
     @property
     def tune_dir(self) -> Path:
         return self.run_dir / TUNE_DIR
 
 
-def place(spec: SweepSpec) -> Placement:
-    """Local run folder, local prepared set, test evaluation in the driver (the embedded default)."""
-    return Placement(run_dir=spec.out, storage_path=str(spec.out), prepared=str(spec.prepared))
+def place(spec: SweepSpec, target: RunTarget | None = None, *, joined: bool = False) -> Placement:
+    """Local run folder, local prepared set, test evaluation in the driver (the embedded default).
+
+    With a ``target`` (``--storage``/``--out`` URI, see :mod:`medzoo.search.remote`): Tune's state
+    in storage, the trials' data through each node's cache, and, on a joined cluster or with GPUs,
+    the top-K test evaluation as Ray tasks with the trials' resources.
+    """
+    if target is None:
+        return Placement(run_dir=spec.out, storage_path=str(spec.out), prepared=str(spec.prepared))
+    from medzoo.search.remote import ClusterEvaluator
+
+    storage_path, fs = target.store.tune_storage() if target.store else (str(spec.out), None)
+    evaluate: Evaluator = evaluate_locally
+    if joined or spec.gpus_per_trial > 0:
+        evaluate = ClusterEvaluator(
+            data=target.data, num_cpus=spec.cpus_per_trial, num_gpus=spec.gpus_per_trial
+        )
+    return Placement(
+        run_dir=spec.out,
+        storage_path=storage_path,
+        storage_filesystem=fs,
+        prepared=str(target.prepared),
+        evaluate=evaluate,
+        store=target.store,
+        data=target.data,
+    )
 
 
 # -- Tune's pieces ------------------------------------------------------------------------------
@@ -344,6 +371,7 @@ def _trainable(spec: SweepSpec, placement: Placement):
         gpus_per_trial=spec.gpus_per_trial,
         workers_per_trial=spec.workers_per_trial,
         max_failures=spec.max_failures,
+        data=placement.data,
     )
     if spec.workers_per_trial > 1:
         resources: Any = {"CPU": 0.1}  # the trial only drives its TorchTrainer's workers
@@ -381,7 +409,7 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
             verbose=1 if progress else 0,
         ),
     )
-    signer.extra = sign_folder(placement.tune_dir, key)
+    signer.extra = _sign_state(placement, key)
     return tuner
 
 
@@ -395,18 +423,41 @@ def _restored_tuner(spec: SweepSpec, placement: Placement, key: SigningKey):
 
     from medzoo.search.tune_callbacks import SignState
 
-    verify_folder(placement.tune_dir, key)
+    path, fs = _verify_state(placement, key)
     tuner = tune.Tuner.restore(
-        str(placement.tune_dir),
+        path,
         trainable=_trainable(spec, placement),
         resume_unfinished=True,
         resume_errored=True,
+        storage_filesystem=fs,
     )
     local = getattr(tuner, "_local_tuner", None)  # Ray has no public accessor (None under Ray Client)
     for callback in (local.get_run_config().callbacks if local else None) or []:
         if isinstance(callback, SignState):
-            callback.key_path, callback.extra = str(key.path), sign_folder(placement.tune_dir, key)
+            callback.key_path, callback.extra = str(key.path), _sign_state(placement, key)
     return tuner
+
+
+def _sign_state(placement: Placement, key: SigningKey) -> dict[str, str]:
+    return placement.store.sign_state(key) if placement.store else sign_folder(placement.tune_dir, key)
+
+
+def _verify_state(placement: Placement, key: SigningKey) -> tuple[str, Any]:
+    """Verify Tune's state before anything of it is unpickled; ``(path, filesystem)`` for restore."""
+    if placement.store is None:
+        verify_folder(placement.tune_dir, key)
+        return str(placement.tune_dir), None
+    placement.store.verify_state(key)
+    fs, path = placement.store.tune.filesystem()
+    return path, fs
+
+
+def _can_restore(placement: Placement) -> bool:
+    from ray import tune
+
+    if placement.store is not None:
+        return placement.store.can_restore()
+    return tune.Tuner.can_restore(str(placement.tune_dir))
 
 
 @contextlib.contextmanager
@@ -444,6 +495,7 @@ def run(
     progress: bool = True,
     signing_key: SigningKey | None = None,
     resume: bool = False,
+    target: RunTarget | None = None,
     **options: Any,
 ):
     """Run a sweep and write its run folder; returns the :class:`~medzoo.search.results.ResultTable`.
@@ -461,6 +513,7 @@ def run(
             address=address,
             progress=progress,
             signing_key=signing_key,
+            target=target,
         )
     if spec is None:
         spec = SweepSpec.build(**options)
@@ -481,9 +534,13 @@ def run(
             fix="pass --resume to continue it, or choose another --out",
         )
     run_info = spec.run_info(dataset=data.dataset, primary_metric=data.primary_metric)
+    if target is not None:  # what the trials open: the set's URI in storage (or its shared path)
+        run_info = dataclasses.replace(run_info, prepared=target.data.uri)
     spec.out.mkdir(parents=True, exist_ok=True)
     run_info.write(spec.out, replace=False)
-    return _execute(spec, run_info, restore=False, address=address, progress=progress, key=signing_key)
+    return _execute(
+        spec, run_info, restore=False, address=address, progress=progress, key=signing_key, target=target
+    )
 
 
 def resume(
@@ -493,6 +550,7 @@ def resume(
     address: str | None = None,
     progress: bool = True,
     signing_key: SigningKey | None = None,
+    target: RunTarget | None = None,
 ):
     """Continue the sweep of ``run_dir`` from its recorded spec (``Tuner.restore``).
 
@@ -513,7 +571,11 @@ def resume(
             fix=f"medzoo sweep {run_info.prepared} --out {out} --resume",
         )
     spec = SweepSpec.from_run_info(run_info, out=out)
-    return _execute(spec, run_info, restore=True, address=address, progress=progress, key=signing_key)
+    if target is not None:  # a run in storage: its data on this machine (from medzoo.search.remote)
+        spec = dataclasses.replace(spec, prepared=target.prepared)
+    return _execute(
+        spec, run_info, restore=True, address=address, progress=progress, key=signing_key, target=target
+    )
 
 
 _resume_run = resume  # ``run``'s own ``resume`` flag hides the function's name inside it
@@ -527,37 +589,56 @@ def _execute(
     address: str | None,
     progress: bool,
     key: SigningKey | None,
+    target: RunTarget | None = None,
 ):
     """Verify (on restore), connect, fit (new or restored), collect the results, record the end."""
     import ray
-    from ray import tune
 
     from medzoo.cluster.connect import connect
 
     key = key or _default_key()
-    placement = place(spec)
-    restore = restore and tune.Tuner.can_restore(str(placement.tune_dir))
+    placement = place(spec, target, joined=address is not None)
+    restore = restore and _can_restore(placement)
     if restore:  # before Ray starts: a refused run costs nothing
-        verify_folder(placement.tune_dir, key)
+        _verify_state(placement, key)
     run_info = dataclasses.replace(run_info, ray_version=ray.__version__)
     connection = connect(address=address)
     try:
+        _check_reach(spec, placement, joined=connection.joined)
         if restore:
             tuner = _restored_tuner(spec, placement, key)
         else:
             tuner = _new_tuner(spec, placement, key, progress=progress)
-        with _interrupt_watch() as interrupted:
+        pushing = placement.store.pushing() if placement.store else contextlib.nullcontext()
+        with _interrupt_watch() as interrupted, pushing:
             grid = tuner.fit()
             stopped_by_user = interrupted()
-        sign_folder(placement.tune_dir, key)
+        _sign_state(placement, key)
         if stopped_by_user:
             raise KeyboardInterrupt(f"sweep {spec.out} interrupted; continue it with --resume")
         table = _collect(spec, placement, grid, run_info)
     finally:
         connection.close()
     dataclasses.replace(run_info, finished=_now()).write(spec.out)
+    if placement.store is not None:
+        placement.store.push()  # run.json, results.parquet, best.json, trials/ into storage
     _require_a_best(table, spec)
     return table
+
+
+def _check_reach(spec: SweepSpec, placement: Placement, *, joined: bool) -> None:
+    """Fail before any trial starts: storage every node reaches, data every node sees.
+
+    On a joined cluster a local run folder or prepared set that some node does not see would
+    fail every trial there at its first checkpoint (:mod:`medzoo.search.remote`).
+    """
+    from medzoo.search.remote import check_data, check_storage
+    from medzoo.storage import location
+
+    check_storage(storage=placement.store.remote if placement.store else location(spec.out), joined=joined)
+    check_data(prepared=placement.data.uri if placement.data else placement.prepared, joined=joined)
+    if placement.store is not None:
+        placement.store.push()  # run.json in storage at once: a killed driver resumes from the URI alone
 
 
 def _default_key() -> SigningKey:

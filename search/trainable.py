@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medzoo.search.datacache import DataRef
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,17 @@ class SweepSetup:
     gpus_per_trial: float = 0
     workers_per_trial: int = 1
     max_failures: int = 2
+    data: DataRef | None = None  # set: the trials open the set through their node's cache (datacache)
+
+
+def _prepared_here(setup: SweepSetup) -> str:
+    """The prepared set on this node: in place, or materialised once into the node's cache."""
+    if setup.data is None:
+        return setup.prepared
+    from medzoo.paths import resolve_home
+    from medzoo.search.datacache import materialize
+
+    return str(materialize(setup.data, cache_root=resolve_home() / "cache").path)
 
 
 def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
@@ -52,7 +66,7 @@ def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
 
         train_trial(
             cfg,
-            prepared=setup.prepared,
+            prepared=_prepared_here(setup),
             report=report,
             limit=setup.limit,
             max_epochs=setup.max_epochs,
@@ -108,7 +122,7 @@ def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
     ):
         train_trial(
             loop_config["config"],
-            prepared=setup.prepared,
+            prepared=_prepared_here(setup),
             report=report,
             limit=setup.limit,
             max_epochs=setup.max_epochs,

@@ -50,14 +50,19 @@ def test_quickstart_interrupted_then_resumed(tmp_path: Path) -> None:
     out = tmp_path / "qs"
     # 1. start, and interrupt it (Ctrl-C) in the middle of the first sweep
     proc = _start(out, budget_minutes=4.5)
-    deadline = time.monotonic() + 240
-    while not (out / "runs" / "figshare-brain" / "tune").exists():
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "quickstart did not start the first sweep in time"
-        time.sleep(0.5)
-    time.sleep(4)
-    os.killpg(proc.pid, signal.SIGINT)
-    first_log = proc.communicate(timeout=120)[0]
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "runs" / "figshare-brain" / "tune").exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "quickstart did not start the first sweep in time"
+            time.sleep(0.5)
+        time.sleep(4)
+        os.killpg(proc.pid, signal.SIGINT)
+        first_log = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode != 0, first_log
     done_before = _stages(out)
     assert "figshare-brain/prepare" in done_before
@@ -66,7 +71,12 @@ def test_quickstart_interrupted_then_resumed(tmp_path: Path) -> None:
 
     # 2. run again: it continues, redoing none of the finished stages
     proc = _start(out, budget_minutes=4.5)
-    log = proc.communicate(timeout=900)[0]
+    try:
+        log = proc.communicate(timeout=900)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 0, log
     for key in done_before:
         assert f"skip {key}: done before" in log, f"{key} was redone:\n{log}"

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from medzoo.cli import cluster, datasets, leaderboard, quickstart, search, zoo
+from medzoo.cli import campaign, cluster, datasets, leaderboard, quickstart, search, zoo
 from medzoo.errors import MedzooError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ search.register(app)
 zoo.register(app)
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(cluster.app, name="cluster")
+campaign.register(app)
 quickstart.register(app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -13,10 +14,12 @@ def quickstart(
         10.0, "--budget-minutes", help="Total time budget, shared by the datasets."
     ),
     data: list[str] = typer.Option([], "--data", help="ID=RAW_PATH: use a real download for that dataset."),
-    address: str | None = typer.Option(None, "--address", help="host:port of a running Ray cluster."),
+    address: str | None = typer.Option(
+        None, "--address", envvar="RAY_ADDRESS", help="host:port of a running Ray cluster (else a local Ray)."
+    ),
     samples: int = typer.Option(10, "--samples", help="Configurations compared per dataset."),
 ) -> None:
-    """Synthesise, check and prepare five datasets, sweep each study's recipe, publish, build the leaderboards."""
+    """Synthesise, check and prepare five datasets, sweep the five recipes at once, publish, build the boards."""
     from medzoo.cli.common import console
     from medzoo.paths import resolve_home
     from medzoo.quickstart import QuickstartPlan, parse_data_overrides, run
@@ -27,6 +30,7 @@ def quickstart(
 
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
     con = console(min_width=120)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the CLI, not the library, decides this
     plan = QuickstartPlan(
         out=(out or resolve_home() / "quickstart").expanduser().resolve(),
         budget_s=budget_minutes * 60,

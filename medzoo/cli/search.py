@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medzoo.cli.common import console
+from medzoo.cli.common import StorageOption, console
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,9 @@ def _default_out(kind: str, prepared: Path, name: str) -> Path:
 
 
 def sweep(
-    prepared: Path = typer.Argument(..., help="A prepared dataset folder (medzoo datasets prepare)."),
+    prepared: str | None = typer.Argument(
+        None, help="A prepared dataset folder or storage URI (medzoo datasets prepare); not with --resume."
+    ),
     recipe: str | None = typer.Option(
         None, "--recipe", help="A built-in recipe id (medzoo.search.list_recipes())."
     ),
@@ -42,7 +44,10 @@ def sweep(
         envvar="RAY_ADDRESS",
         help="Join this running Ray cluster (or RAY_ADDRESS; else a local Ray is started).",
     ),
-    out: Path | None = typer.Option(None, "--out", help="Run folder (default: $MEDZOO_HOME/runs/...)."),
+    out: str | None = typer.Option(
+        None, "--out", help="Run folder or URI (default: <storage>/runs/NAME or $MEDZOO_HOME/runs/...)."
+    ),
+    storage: str | None = StorageOption,
     resume: bool = typer.Option(False, "--resume", help="Resume the sweep in --out after a crash."),
     smoke: bool = typer.Option(False, "--smoke", help="Scale epochs, image size, data and families down."),
     time_budget_s: float | None = typer.Option(
@@ -63,18 +68,26 @@ def sweep(
     from medzoo.search.sweep import SweepSpec, run
     from medzoo.search.sweep import resume as resume_sweep
 
+    home = resolve_home()
+    key = SigningKey.load_or_create(home)
     if resume:
         if out is None:
-            raise ConfigError("--resume needs --out RUN, the folder of the sweep to resume")
-        key = SigningKey.load_or_create(resolve_home())
-        table = resume_sweep(out, prepared=prepared, address=address, signing_key=key)
+            raise ConfigError("--resume needs --out RUN, the folder (or URI) of the sweep to resume")
+        target, run_dir = _resume_target(out, home)
+        table = resume_sweep(
+            run_dir, prepared=None if target else prepared, address=address, signing_key=key, target=target
+        )
         _print_table(table)
         return
+    if prepared is None:
+        raise ConfigError("a new sweep needs PREPARED, a prepared dataset folder or storage URI")
     if (recipe is None) == (space is None):
         raise ConfigError("give exactly one of --recipe ID or --space FILE.yaml")
+    default = _default_out("sweep", Path(prepared.rstrip("/")), recipe or Path(space).stem)
+    target = _new_target(prepared, out, storage, default.name, home)
     spec = SweepSpec.build(
-        prepared=prepared,
-        out=out or _default_out("sweep", prepared, recipe or Path(space).stem),
+        prepared=target.prepared if target else prepared,
+        out=target.out if target else (out or default),
         recipe=recipe,
         space=space,
         samples=samples,
@@ -90,7 +103,24 @@ def sweep(
         max_failures=max_failures,
         seed=seed,
     )
-    _print_table(run(spec, address=address, signing_key=SigningKey.load_or_create(resolve_home())))
+    _print_table(run(spec, address=address, signing_key=key, target=target))
+
+
+def _new_target(prepared: str, out: str | None, storage: str | None, name: str, home: Path):
+    """With --storage or a URI: the run and its data where every node reaches them (search.remote)."""
+    from medzoo.cli.common import resolve_storage
+    from medzoo.search.remote import resolve_target
+
+    root = resolve_storage(storage)
+    if root is None and "://" not in prepared and (out is None or "://" not in out):
+        return None  # the embedded default: local folders, as before
+    return resolve_target(prepared=prepared, out=out, storage=root, name=name, home=home)
+
+
+def _resume_target(out: str, home: Path):
+    from medzoo.search.remote import resolve_resume
+
+    return resolve_resume(out=out, home=home)
 
 
 def train(

@@ -202,7 +202,9 @@ def _convert_sequence(tp: Any, value: Any, where: str, path: str) -> Any:
     if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
         if len(value) != len(args):
             raise _fail(where, path, f"a list of {len(args)} items", value)
-        return tuple(_convert(a, v, where, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        return tuple(
+            _convert(a, v, where, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     item = args[0] if args else Any
     items = [_convert(item, v, where, f"{path}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if origin is tuple else items
