@@ -196,28 +196,26 @@ def summarize(
     plan: QuickstartPlan, state: _State, *, entries: dict[str, list[str]], wall_s: float
 ) -> dict[str, Any]:
     """Per dataset: best entry, primary metric with interval, params, GMACs, Grad-CAM pointing game."""
+    from medzoo.formats.entry import EntryMetrics
+
     rows = []
     for ds in STUDY_DATASETS:
         if not entries.get(ds):
             continue
         entry = entries[ds][0]
-        metrics_path = _entry_dir(plan.zoo, entry) / "metrics.json"
-        m = json.loads(metrics_path.read_text())
-        primary = m["primary_metric"]
-        pm = m["metrics"][primary]
-        cam = (m.get("gradcam") or {}).get("pointing_game") or {}
-        cx = m.get("complexity") or {}
+        m = EntryMetrics.read(_entry_dir(plan.zoo, entry))
+        cam = m.gradcam.pointing_game if m.gradcam else None
         rows.append(
             {
                 "dataset": ds,
                 "entry": entry,
-                "primary_metric": primary,
-                "value": pm["value"],
-                "ci_low": pm.get("ci_low"),
-                "ci_high": pm.get("ci_high"),
-                "params": cx.get("params"),
-                "gmacs": cx.get("gmacs"),
-                "pointing_game": cam.get("value"),
+                "primary_metric": m.primary_metric,
+                "value": m.primary.value,
+                "ci_low": m.primary.ci_low,
+                "ci_high": m.primary.ci_high,
+                "params": m.complexity.params if m.complexity else None,
+                "gmacs": m.complexity.gmacs if m.complexity else None,
+                "pointing_game": cam.value if cam else None,
             }
         )
     stages = {k: v.get("seconds") for k, v in state.data["stages"].items()}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from medzoo.errors import ConfigError, MedzooError
+from medzoo.formats.run import BestTrial
 from medzoo.paths import atomic_write_json
 
 STATE_FILE = "campaign.json"
@@ -427,8 +428,8 @@ def _run_sweep(plan: SweepPlan, out: str, storage: str | None) -> dict[str, Any]
             run, table, staging = _local_sweep(plan, Path(out))
         else:
             run, table, staging = _stored_sweep(plan, Path(out), storage)
-    best = json.loads((staging / "best.json").read_text()) if (staging / "best.json").is_file() else {}
-    return {"run": run, "trials": len(table), "best_trial": best.get("trial_id")}
+    best = BestTrial.read(staging).trial_id if (staging / "best.json").is_file() else None
+    return {"run": run, "trials": len(table), "best_trial": best}
 
 
 def _own_tune_staging(name: str) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from medzoo.errors import DatasetError, StorageError
+from medzoo.formats.prepared import DatasetInfo
 from medzoo.storage import Location, location
 
 #: written last into an uploaded set: its presence means the upload finished (object stores have no rename)
@@ -65,13 +66,8 @@ def content_digest(prepared: Location) -> tuple[str, str]:
             )
         meta[name] = f.read_bytes(max_bytes=_MAX_META_BYTES)
         h.update(name.encode() + b"\0" + len(meta[name]).to_bytes(8, "big") + meta[name])
-    try:
-        dataset = json.loads(meta["dataset.json"].decode("utf-8"))["id"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DatasetError(
-            f"{prepared.uri}/dataset.json has no readable 'id' ({exc})", fix="re-run medzoo datasets prepare"
-        ) from None
-    if not isinstance(dataset, str) or not dataset or "/" in dataset or dataset.startswith("."):
+    dataset = DatasetInfo.read(prepared / "dataset.json").id
+    if not dataset or "/" in dataset or dataset.startswith("."):
         raise DatasetError(f"{prepared.uri}/dataset.json: id {dataset!r} is not a dataset id")
     return h.hexdigest(), dataset
 

@@ -60,7 +60,7 @@ def test_pareto_front_is_accuracy_versus_gmacs_within_a_data_kind(brain_zoo: Pat
 
 def test_reference_rows_carry_their_protocol_and_never_enter_the_ranking(brain_zoo: Path) -> None:
     board = table("figshare-brain", zoo=brain_zoo)
-    assert board.reference, "PAPERS.md numbers for figshare-brain must be attached"
+    assert board.reference, "paper-reported numbers for figshare-brain must be attached"
     assert all(r.label == "paper-reported" and "leaks patients" in r.protocol for r in board.reference)
     b2_paper = next(r for r in board.reference if r.architecture == "efficientnet_b2")
     assert b2_paper.metrics["accuracy"] == pytest.approx(0.9935)

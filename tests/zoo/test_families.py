@@ -218,7 +218,7 @@ def test_paper_model_switches_reproduce_the_base_models() -> None:
 @pytest.mark.parametrize(
     ("name", "kw", "paper_m", "rel"),
     [
-        # PAPERS.md study 2 counts parameters with 1000-class ImageNet heads
+        # the leukaemia study counts parameters with 1000-class ImageNet heads
         ("efficientnetv2_s", {"num_classes": 1000}, 21.45, 0.005),
         (
             "efficientnetv2_dsp",

@@ -1,4 +1,4 @@
-"""Paper-reported numbers: data from PAPERS.md, always labelled and carrying their protocol."""
+"""Paper-reported numbers: data from the studies' publications, always labelled and carrying their protocol."""
 
 from __future__ import annotations
 

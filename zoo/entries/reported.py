@@ -1,4 +1,4 @@
-"""The source studies' own numbers (PAPERS.md) as data, for cards and leaderboards.
+"""The source studies' own numbers (from their publications) as data, for cards and leaderboards.
 
 They are kept apart from medzoo's results on purpose: every row carries the
 study's protocol text so a reader sees why a 99 % image-level accuracy is not

@@ -1,4 +1,4 @@
-"""SAR, residual shuffle attention (EfficientNet-DSP, PAPERS.md study 2).
+"""SAR, residual shuffle attention (EfficientNet-DSP, the acute lymphoblastic leukaemia smear study).
 
 Channels are split into groups; each group is average-pooled along H and along W,
 a shared depthwise 1-D conv (kernel 7) + GroupNorm + sigmoid turns each profile

@@ -1,4 +1,4 @@
-"""AERNet (PAPERS.md study 5): ResNet-50 with CBAM on each residual stage.
+"""AERNet (the ChestX-ray14 study): ResNet-50 with CBAM on each residual stage.
 
 CBAM (channel attention from an avg- and max-pooled shared MLP, then a 7x7
 spatial attention) is timm's ``CbamModule``; it refines the output of each of the

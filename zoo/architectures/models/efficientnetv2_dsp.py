@@ -1,4 +1,4 @@
-"""EfficientNet-DSP (PAPERS.md study 2): EfficientNetV2-S with SAR, DyDropBlock and Dy-MBConv blocks.
+"""EfficientNet-DSP (the acute lymphoblastic leukaemia smear study): EfficientNetV2-S with SAR, DyDropBlock and Dy-MBConv blocks.
 
 - ``attention``: the attention in every MBConv block (timm's ``se_layer`` slot):
   "sar" (the paper's), or "se" (timm's default, i.e. plain EfficientNetV2-S),

@@ -104,7 +104,7 @@ timm_family(
     study_head="linear",
     input_size=(3, 224, 224),
     description="EfficientNetV2-S at the ALL study's 224 px (timm trains it at 300), timm tf_efficientnetv2_s: the official Google architecture "
-    "(21.46M params with 1000 classes, PAPERS.md's 21.45M); efficientnetv2_rw_s is Ross Wightman's 23.9M variant",
+    "(21.46M params with 1000 classes, the leukaemia study's reported 21.45M); efficientnetv2_rw_s is Ross Wightman's 23.9M variant",
 )
 
 timm_family(

@@ -1,4 +1,4 @@
-"""Xception and the mammography study's Xception-A/B/C (PAPERS.md study 3).
+"""Xception and the mammography study's Xception-A/B/C (the CBIS-DDSM mammography study).
 
 - ``xception_a``: the shortcuts of the 3 entry-flow blocks and the first exit-flow
   block use :class:`PoolShortcut` (2x2 max-pool, then a stride-1 1x1 conv).
