@@ -46,26 +46,10 @@ class PreparedDataset(Dataset):
     ) -> None:
         self.root = Path(prepared).expanduser().resolve()
         self.info: dict[str, Any] = read_info(self.root)
-        if split not in SPLITS:
-            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-        if cache not in (None, "memory", "memmap"):
-            raise ConfigError(f"cache must be None, 'memory' or 'memmap', got {cache!r}")
-        if limit is not None and limit < 1:
-            raise ConfigError(f"limit >= 1 must hold, got limit={limit}")
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ConfigError(f"mean and std need 3 values each, std > 0; got mean={mean}, std={std}")
+        _check_options(split=split, cache=cache, limit=limit, mean=mean, std=std)
         df = read_manifest(self.root)
         df = _select(df, split=split, fold=fold, dataset_id=self.info["id"])
-        if sequence is not None:
-            if "sequence" not in df.columns:
-                raise ConfigError(f"{self.info['id']} has no sequences; drop sequence={sequence!r}")
-            known = sorted(df["sequence"].unique())
-            if sequence not in known:
-                raise ConfigError(f"sequence must be one of {known}, got {sequence!r}")
-            df = df[df["sequence"] == sequence]
-        if limit is not None and limit < len(df):
-            # evenly spaced rows, not the head: a manifest sorted by class or patient still yields every class
-            df = df.iloc[np.linspace(0, len(df) - 1, limit).round().astype(int)]
+        df = _narrow(df, sequence=sequence, limit=limit, dataset_id=self.info["id"])
         self.manifest = df.reset_index(drop=True)
         self.split, self.fold, self.sequence = split, fold, sequence
         self.classes: list[str] = list(self.info["classes"])
@@ -75,15 +59,7 @@ class PreparedDataset(Dataset):
         self.std = np.asarray(std, np.float32).reshape(3, 1, 1)
         self.transform = augmentations.build(augment, strength=strength)
         self.patient_ids = self.manifest["patient_id"].to_numpy()
-        if self.task == "multilabel":
-            index = {c: i for i, c in enumerate(self.classes)}
-            t = np.zeros((len(self.manifest), len(self.classes)), np.float32)
-            for r, labels in enumerate(self.manifest["labels"]):
-                for name in labels:
-                    t[r, index[name]] = 1.0
-            self.targets = t
-        else:
-            self.targets = self.manifest["label"].to_numpy(np.int64)
+        self.targets = _targets(self.manifest, task=self.task, classes=self.classes)
         self.cache = cache
         self._images: np.ndarray | list | None = None
         self._masks: np.ndarray | list | None = None
@@ -176,6 +152,52 @@ class PreparedDataset(Dataset):
         images = np.memmap(img_path, np.uint8, mode="r", shape=(n, s, s, 3))
         masks = np.memmap(mask_path, np.uint8, mode="r", shape=(n, s, s))
         return images, masks
+
+
+def _check_options(
+    *,
+    split: str,
+    cache: str | None,
+    limit: int | None,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+) -> None:
+    """Refuse bad constructor options before anything is read, each with the accepted values."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+    if cache not in (None, "memory", "memmap"):
+        raise ConfigError(f"cache must be None, 'memory' or 'memmap', got {cache!r}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit >= 1 must hold, got limit={limit}")
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ConfigError(f"mean and std need 3 values each, std > 0; got mean={mean}, std={std}")
+
+
+def _narrow(df, *, sequence: str | None, limit: int | None, dataset_id: str):
+    """The rows of one sequence (multi-sequence sets), then at most ``limit`` of them."""
+    if sequence is not None:
+        if "sequence" not in df.columns:
+            raise ConfigError(f"{dataset_id} has no sequences; drop sequence={sequence!r}")
+        known = sorted(df["sequence"].unique())
+        if sequence not in known:
+            raise ConfigError(f"sequence must be one of {known}, got {sequence!r}")
+        df = df[df["sequence"] == sequence]
+    if limit is not None and limit < len(df):
+        # evenly spaced rows, not the head: a manifest sorted by class or patient still yields every class
+        df = df.iloc[np.linspace(0, len(df) - 1, limit).round().astype(int)]
+    return df
+
+
+def _targets(manifest, *, task: str, classes: list[str]) -> np.ndarray:
+    """Class indices (int64), or for multi-label sets a float32 0/1 matrix with one column per class."""
+    if task == "multilabel":
+        index = {c: i for i, c in enumerate(classes)}
+        t = np.zeros((len(manifest), len(classes)), np.float32)
+        for r, labels in enumerate(manifest["labels"]):
+            for name in labels:
+                t[r, index[name]] = 1.0
+        return t
+    return manifest["label"].to_numpy(np.int64)
 
 
 def _select(df, *, split: str, fold: int | None, dataset_id: str):

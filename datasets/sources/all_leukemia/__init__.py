@@ -103,34 +103,11 @@ class AllLeukemia(DatasetAdapter):
             problems += files_named_like_folders(rel, images, FOLDERS, normalise_folder)
             if name not in FOLDERS:
                 if any(has_image_suffix(f) for f in images) and name not in CONTAINERS:
-                    problems.append(
-                        Problem(
-                            rel.as_posix() or ".",
-                            f"unknown class folder {d.name!r} with "
-                            f"{sum(has_image_suffix(f) for f in images)} image(s); ignored "
-                            "(known: Benign, Early, Pre, Pro and the [Malignant] ... names)",
-                        )
-                    )
+                    problems.append(_unknown_folder_problem(d, rel, images))
                 continue
             label = FOLDERS[name]
             layouts.add("A" if "original" in parts else "B")
-            for f in images:
-                src = (rel / f).as_posix()
-                data = image_file(d, rel, f, _SUFFIXES, problems)
-                if data is None:
-                    continue
-                sha = sha256_bytes(data)
-                by_sha[sha].append((src, label))
-                stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(f).stem).strip("_")
-                records.append(
-                    RawRecord(
-                        source=src,
-                        label=label,
-                        labels=(CLASSES[label],),
-                        patient_id=f"{CLASSES[label]}_{stem}",
-                        extra={"sha256": sha},
-                    )
-                )
+            records += _folder_records(d, rel, images, label, by_sha, problems)
         if mirror_seen and not has_original:
             problems.append(
                 Problem(
@@ -139,26 +116,8 @@ class AllLeukemia(DatasetAdapter):
                     fatal=not records,
                 )
             )
-        for items in by_sha.values():
-            if len({lab for _, lab in items}) > 1:
-                problems.append(
-                    Problem(
-                        items[0][0],
-                        "identical image in two classes: "
-                        + ", ".join(f"{s} ({CLASSES[lab]})" for s, lab in items),
-                    )
-                )
-        keys = defaultdict(list)
-        for r in records:
-            keys[r.patient_id].append(r.source)
-        for key, srcs in keys.items():
-            if len(srcs) > 1:  # same stem in one class (e.g. nested copies): make ids unique by path
-                for i, r in enumerate(records):
-                    if r.patient_id == key:
-                        flat = re.sub(r"[^A-Za-z0-9_-]+", "_", r.source).strip("_")
-                        records[i] = RawRecord(
-                            r.source, r.label, r.labels, f"{CLASSES[r.label]}_{flat}", extra=r.extra
-                        )
+        problems += _cross_class_duplicates(by_sha)
+        _make_patient_ids_unique(records)
         layout = {"A": "variant A (Original/ + Segmented/)", "B": "variant B (Blood cell Cancer [ALL]/)"}
         return Scan(
             records=records,
@@ -186,3 +145,76 @@ class AllLeukemia(DatasetAdapter):
         from medzoo.datasets.sources.all_leukemia.phantom import write_phantom
 
         write_phantom(out, patients=patients, seed=seed)
+
+
+def _unknown_folder_problem(d: Path, rel: Path, images: list[str]) -> Problem:
+    """A warning for a folder of images whose name is no known class: its images are not used."""
+    return Problem(
+        rel.as_posix() or ".",
+        f"unknown class folder {d.name!r} with "
+        f"{sum(has_image_suffix(f) for f in images)} image(s); ignored "
+        "(known: Benign, Early, Pre, Pro and the [Malignant] ... names)",
+    )
+
+
+def _folder_records(
+    d: Path,
+    rel: Path,
+    images: list[str],
+    label: int,
+    by_sha: dict[str, list[tuple[str, int]]],
+    problems: list[Problem],
+) -> list[RawRecord]:
+    """The records of one class folder; each image's hash goes into ``by_sha`` to find cross-class copies.
+
+    The study has no patient ids, so each image is its own patient, named by class and file stem.
+    """
+    records: list[RawRecord] = []
+    for f in images:
+        src = (rel / f).as_posix()
+        data = image_file(d, rel, f, _SUFFIXES, problems)
+        if data is None:
+            continue
+        sha = sha256_bytes(data)
+        by_sha[sha].append((src, label))
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(f).stem).strip("_")
+        records.append(
+            RawRecord(
+                source=src,
+                label=label,
+                labels=(CLASSES[label],),
+                patient_id=f"{CLASSES[label]}_{stem}",
+                extra={"sha256": sha},
+            )
+        )
+    return records
+
+
+def _cross_class_duplicates(by_sha: dict[str, list[tuple[str, int]]]) -> list[Problem]:
+    """A warning for each image found, byte for byte, under two classes: its label is ambiguous."""
+    problems: list[Problem] = []
+    for items in by_sha.values():
+        if len({lab for _, lab in items}) > 1:
+            problems.append(
+                Problem(
+                    items[0][0],
+                    "identical image in two classes: "
+                    + ", ".join(f"{s} ({CLASSES[lab]})" for s, lab in items),
+                )
+            )
+    return problems
+
+
+def _make_patient_ids_unique(records: list[RawRecord]) -> None:
+    """Same stem in one class (e.g. nested copies): rename those records' ids by their whole path, in place."""
+    keys = defaultdict(list)
+    for r in records:
+        keys[r.patient_id].append(r.source)
+    for key, srcs in keys.items():
+        if len(srcs) > 1:
+            for i, r in enumerate(records):
+                if r.patient_id == key:
+                    flat = re.sub(r"[^A-Za-z0-9_-]+", "_", r.source).strip("_")
+                    records[i] = RawRecord(
+                        r.source, r.label, r.labels, f"{CLASSES[r.label]}_{flat}", extra=r.extra
+                    )

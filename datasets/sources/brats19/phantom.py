@@ -93,7 +93,28 @@ def _smooth(rng: np.random.Generator, sigma: float) -> np.ndarray:
 
 
 def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    x, y, z = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in SHAPE), indexing="ij")
+    """The four sequences and the label map of one case (the steps draw from ``rng`` in this order)."""
+    grid = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in SHAPE), indexing="ij")
+    c, axes, brain, gm, vent = _anatomy(rng, grid)
+    seg, d_c, r_core = _tumour(rng, grid, c, axes, brain, hgg=hgg)
+    necrotic = (seg == 1) & hgg & (d_c <= r_core * 0.75)
+    tissue = np.zeros(SHAPE, np.int8)  # 0 wm, 1 gm, 2 csf, 3 edema, 4 core, 5 necrosis, 6 enhancing
+    tissue[gm] = 1
+    tissue[vent & brain] = 2
+    tissue[seg == 2] = 3
+    tissue[seg == 1] = 4
+    tissue[necrotic] = 5
+    tissue[seg == 4] = 6
+    volumes = _sequences(rng, tissue, brain, hgg=hgg)
+    seg[~brain] = 0
+    return volumes, seg
+
+
+def _anatomy(
+    rng: np.random.Generator, grid: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The brain's centre and semi-axes, and its brain, grey-matter and ventricle masks."""
+    x, y, z = grid
     c = np.array(SHAPE, np.float32) / 2 + rng.normal(0, 1.0, 3)
     axes = np.array([26, 29, 17], np.float32) * rng.uniform(0.9, 1.05, 3)
     rho = np.sqrt(((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2 + ((z - c[2]) / axes[2]) ** 2)
@@ -105,6 +126,23 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
         vc = c + np.array([side * rng.uniform(3, 5), rng.uniform(-3, 3), 0])
         va = np.array([2.0, 7.0, 4.0]) * rng.uniform(0.8, 1.3, 3)
         vent |= ((x - vc[0]) / va[0]) ** 2 + ((y - vc[1]) / va[1]) ** 2 + ((z - vc[2]) / va[2]) ** 2 <= 1
+    return c, axes, brain, gm, vent
+
+
+def _tumour(
+    rng: np.random.Generator,
+    grid: tuple[np.ndarray, ...],
+    c: np.ndarray,
+    axes: np.ndarray,
+    brain: np.ndarray,
+    *,
+    hgg: bool,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The BraTS label map (1 core, 2 edema, 4 enhancing), the distance field of the core and its radius.
+
+    HGG: a ring-enhancing core around necrosis; LGG: a mostly non-enhancing core, sometimes a patchy enhancing focus.
+    """
+    x, y, z = grid
     # the tumour: a site in either hemisphere, away from the midline and the surface
     while True:
         tc = c + np.array(
@@ -136,14 +174,13 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
             core
             & (np.sqrt((x - focus[0]) ** 2 + (y - focus[1]) ** 2 + (z - focus[2]) ** 2) <= rng.uniform(1, 2))
         ] = 4
-    necrotic = (seg == 1) & hgg & (d_c <= r_core * 0.75)
-    tissue = np.zeros(SHAPE, np.int8)  # 0 wm, 1 gm, 2 csf, 3 edema, 4 core, 5 necrosis, 6 enhancing
-    tissue[gm] = 1
-    tissue[vent & brain] = 2
-    tissue[seg == 2] = 3
-    tissue[seg == 1] = 4
-    tissue[necrotic] = 5
-    tissue[seg == 4] = 6
+    return seg, d_c, r_core
+
+
+def _sequences(
+    rng: np.random.Generator, tissue: np.ndarray, brain: np.ndarray, *, hgg: bool
+) -> dict[str, np.ndarray]:
+    """Each sequence from the tissue map by its contrast table, with bias field, texture, gain and noise."""
     bias = np.exp(0.12 * _smooth(rng, 10))
     texture = 0.04 * _smooth(rng, 1.2)
     volumes: dict[str, np.ndarray] = {}
@@ -156,5 +193,4 @@ def _render(rng: np.random.Generator, *, hgg: bool) -> tuple[dict[str, np.ndarra
         vol = level * gain + rng.normal(0, gain * rng.uniform(0.03, 0.07), SHAPE)
         vol[~brain] = 0
         volumes[seq] = np.clip(vol, 0, None).astype(np.float32)
-    seg[~brain] = 0
-    return volumes, seg
+    return volumes

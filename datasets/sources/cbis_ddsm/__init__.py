@@ -315,6 +315,34 @@ def _row_record(
             )
         )
         return None
+    full = _full_image(where, row, full_ref, rel_csv=rel_csv, index=index, problems=problems)
+    if full is None:
+        return None
+    found = _mask_and_crop(
+        where, row, full, crop_ref, mask_ref, rel_csv=rel_csv, index=index, problems=problems
+    )
+    if found is None:
+        return None
+    mask, crop = found
+    label = PATHOLOGY[pathology]
+    return _record(
+        n, row, label=label, case=full_ref[0], split=split, rel_csv=rel_csv, full=full, mask=mask, crop=crop
+    )
+
+
+def _full_image(
+    where: str,
+    row: dict[str, str],
+    full_ref: tuple[str, str, str],
+    *,
+    rel_csv: str,
+    index: dict[str, list[_Image]],
+    problems: list[Problem],
+) -> _Image | None:
+    """The full mammogram of the row's series (the largest "full" image), or None with the reason.
+
+    A PatientID that disagrees with the CSV case is only warned about: the join is by UID.
+    """
     fulls = _series(index, full_ref)
     if not fulls:
         problems.append(
@@ -334,6 +362,25 @@ def _row_record(
                 f"{rel_csv}); the file was joined by its SeriesInstanceUID, check that it is the right image",
             )
         )
+    return full
+
+
+def _mask_and_crop(
+    where: str,
+    row: dict[str, str],
+    full: _Image,
+    crop_ref: tuple[str, str, str],
+    mask_ref: tuple[str, str, str],
+    *,
+    rel_csv: str,
+    index: dict[str, list[_Image]],
+    problems: list[Problem],
+) -> tuple[_Image, str] | None:
+    """The ROI mask and the crop's path ("" if none) from the two ROI series, or None with the reason.
+
+    File names do not say which file is the crop and which the mask, so both series are searched
+    and the image of the full mammogram's size is taken as the mask.
+    """
     candidates = {
         im.rel: im for im in _series(index, crop_ref) + _series(index, mask_ref) if im.rel != full.rel
     }
@@ -349,8 +396,22 @@ def _row_record(
         )
         return None
     crop = next((im.rel for im in candidates.values() if im.rel != mask.rel), "")
-    label = PATHOLOGY[pathology]
-    case = full_ref[0]
+    return mask, crop
+
+
+def _record(
+    n: int,
+    row: dict[str, str],
+    *,
+    label: int,
+    case: str,
+    split: str,
+    rel_csv: str,
+    full: _Image,
+    mask: _Image,
+    crop: str,
+) -> RawRecord:
+    """The record of a fully joined row; ``extra`` keeps what prepare and the report need."""
     return RawRecord(
         source=full.rel,
         label=label,

@@ -35,11 +35,7 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
     uids = _Uids(rng)
     numbers = np.sort(rng.choice(np.arange(1, 2000), size=patients, replace=False))
     malignant = rng.permutation(np.arange(patients) % 2 == 1)
-    n_test = max(2, round(patients * 0.25))
-    test = np.zeros(patients, bool)
-    for cls in (False, True):  # both classes in the test set
-        idx = np.flatnonzero(malignant == cls)
-        test[rng.choice(idx, size=min(len(idx), (n_test + int(cls)) // 2), replace=False)] = True
+    test = _pick_test(rng, malignant, patients)
     lines: dict[str, list[str]] = {"train": [], "test": []}
     for number, is_malignant, is_test in zip(numbers, malignant, test, strict=True):
         split = "test" if is_test else "train"
@@ -54,24 +50,12 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
                 rng, side=side, density=density, malignant=bool(is_malignant), n=n_masses
             )
             full_study, full_series = uids.new(), uids.new()
-            full_rel = _write_dicom(
-                out, rng, case, full_study, full_series, "full mammogram images", [full], side, uids
-            )[0]
+            _write_dicom(out, rng, case, full_study, full_series, "full mammogram images", [full], side, uids)
             for abn, (mask, kind) in enumerate(zip(masks, kinds, strict=True), start=1):
                 roi_case = f"{case}_{abn}"
                 crop = _crop(full, mask)
                 study = uids.new()
-                if rng.random() < 0.5:  # crop and mask in one "ROI mask images" series, in either order
-                    series = uids.new()
-                    order = [crop, mask * 255] if rng.random() < 0.5 else [mask * 255, crop]
-                    _write_dicom(out, rng, roi_case, study, series, "ROI mask images", order, side, uids)
-                    crop_series = mask_series = series
-                else:
-                    crop_series, mask_series = uids.new(), uids.new()
-                    _write_dicom(out, rng, roi_case, study, crop_series, "cropped images", [crop], side, uids)
-                    _write_dicom(
-                        out, rng, roi_case, study, mask_series, "ROI mask images", [mask * 255], side, uids
-                    )
+                crop_series, mask_series = _write_roi(out, rng, uids, roi_case, study, crop, mask, side)
                 names = ["000000.dcm", "000001.dcm"]
                 rng.shuffle(names)  # the CSV's file names say nothing about which is which
                 shape, margins, pathology = _describe(rng, kind, bool(is_malignant))
@@ -92,7 +76,43 @@ def write_phantom(out: Path, *, patients: int, seed: int) -> None:
                 ]
                 mask_path = f"{roi_case}/{study}/{mask_series}/{names[1]}"
                 lines[split].append(",".join(fields) + f',"{mask_path}\n"')
-            del full_rel
+    _write_csvs(out, lines)
+
+
+def _pick_test(rng: np.random.Generator, malignant: np.ndarray, patients: int) -> np.ndarray:
+    """Which patients are in the official test set: about a quarter, from both classes."""
+    n_test = max(2, round(patients * 0.25))
+    test = np.zeros(patients, bool)
+    for cls in (False, True):  # both classes in the test set
+        idx = np.flatnonzero(malignant == cls)
+        test[rng.choice(idx, size=min(len(idx), (n_test + int(cls)) // 2), replace=False)] = True
+    return test
+
+
+def _write_roi(
+    out: Path,
+    rng: np.random.Generator,
+    uids: _Uids,
+    roi_case: str,
+    study: str,
+    crop: np.ndarray,
+    mask: np.ndarray,
+    side: str,
+) -> tuple[str, str]:
+    """Write one abnormality's crop and mask; returns their series UIDs (one shared series, or two)."""
+    if rng.random() < 0.5:  # crop and mask in one "ROI mask images" series, in either order
+        series = uids.new()
+        order = [crop, mask * 255] if rng.random() < 0.5 else [mask * 255, crop]
+        _write_dicom(out, rng, roi_case, study, series, "ROI mask images", order, side, uids)
+        return series, series
+    crop_series, mask_series = uids.new(), uids.new()
+    _write_dicom(out, rng, roi_case, study, crop_series, "cropped images", [crop], side, uids)
+    _write_dicom(out, rng, roi_case, study, mask_series, "ROI mask images", [mask * 255], side, uids)
+    return crop_series, mask_series
+
+
+def _write_csvs(out: Path, lines: dict[str, list[str]]) -> None:
+    """The two mass case CSVs (CRLF, as released) and a calc CSV that scan must leave alone."""
     out.mkdir(parents=True, exist_ok=True)
     for split, name in (
         ("train", "mass_case_description_train_set.csv"),

@@ -112,58 +112,10 @@ class ChestXray14(DatasetAdapter):
         records: list[RawRecord] = []
         listed: set[str] = set()
         for row in rows:
-            name = row["image"]
-            where = f"row {row['row']} ({name})"
-            if name in listed:
-                problems.append(
-                    Problem(row["csv"], f"{where}: the image is listed twice; the first row is used")
-                )
-                continue
-            listed.add(name)
-            if name not in images:
-                problems.append(
-                    Problem(
-                        row["csv"],
-                        f"{where} points nowhere: no {name} under the raw folder; extract its images_0xx archive",
-                    )
-                )
-                continue
-            split = splits.get(name) if splits is not None else None
-            if splits is not None and split is None:
-                problems.append(
-                    Problem(
-                        images[name],
-                        "the image is in neither train_val_list.txt nor test_list.txt, so the official split "
-                        "cannot place it; it is left out (use the lists of the same release)",
-                    )
-                )
-                continue
-            records.append(
-                RawRecord(
-                    source=images[name],
-                    label=-1,
-                    labels=row["labels"],
-                    patient_id=row["patient_id"],
-                    official_split=split,
-                    extra={
-                        "boxes": boxes.get(name, []),
-                        "age": row["age"],
-                        "view": row["view"],
-                        "csv": row["csv"],
-                        "row": row["row"],
-                    },
-                )
-            )
-        for name in sorted(set(boxes) - {r.source.rsplit("/", 1)[-1] for r in records}):
-            problems.append(
-                Problem("BBox_List_2017.csv", f"boxes for {name} point to no usable image; they are not used")
-            )
-        for name in sorted(set(images) - listed):
-            problems.append(
-                Problem(
-                    images[name], "stray image: no row of the Data_Entry CSV describes it; it is not used"
-                )
-            )
+            record = _row_record(row, images, splits, boxes, listed, problems)
+            if record is not None:
+                records.append(record)
+        _report_unused(images, listed, boxes, records, problems)
         nested = any(re.search(r"(^|/)images_\d+/images/", rel) for rel in images.values())
         layout = "kaggle" if nested else "nih"
         return Scan(records=records, problems=problems, layout=layout)
@@ -193,6 +145,76 @@ class ChestXray14(DatasetAdapter):
 
 
 # ---------------------------------------------------------------------- files
+
+
+def _row_record(
+    row: dict[str, Any],
+    images: dict[str, str],
+    splits: dict[str, str] | None,
+    boxes: dict[str, list[tuple]],
+    listed: set[str],
+    problems: list[Problem],
+) -> RawRecord | None:
+    """The record of one Data_Entry row, or None (with the reason in ``problems``) when it is unusable.
+
+    ``listed`` collects every image name seen, so a repeated row is reported and the first one wins.
+    """
+    name = row["image"]
+    where = f"row {row['row']} ({name})"
+    if name in listed:
+        problems.append(Problem(row["csv"], f"{where}: the image is listed twice; the first row is used"))
+        return None
+    listed.add(name)
+    if name not in images:
+        problems.append(
+            Problem(
+                row["csv"],
+                f"{where} points nowhere: no {name} under the raw folder; extract its images_0xx archive",
+            )
+        )
+        return None
+    split = splits.get(name) if splits is not None else None
+    if splits is not None and split is None:
+        problems.append(
+            Problem(
+                images[name],
+                "the image is in neither train_val_list.txt nor test_list.txt, so the official split "
+                "cannot place it; it is left out (use the lists of the same release)",
+            )
+        )
+        return None
+    return RawRecord(
+        source=images[name],
+        label=-1,
+        labels=row["labels"],
+        patient_id=row["patient_id"],
+        official_split=split,
+        extra={
+            "boxes": boxes.get(name, []),
+            "age": row["age"],
+            "view": row["view"],
+            "csv": row["csv"],
+            "row": row["row"],
+        },
+    )
+
+
+def _report_unused(
+    images: dict[str, str],
+    listed: set[str],
+    boxes: dict[str, list[tuple]],
+    records: list[RawRecord],
+    problems: list[Problem],
+) -> None:
+    """Warn about boxes of no usable image and images no CSV row describes: both are left out."""
+    for name in sorted(set(boxes) - {r.source.rsplit("/", 1)[-1] for r in records}):
+        problems.append(
+            Problem("BBox_List_2017.csv", f"boxes for {name} point to no usable image; they are not used")
+        )
+    for name in sorted(set(images) - listed):
+        problems.append(
+            Problem(images[name], "stray image: no row of the Data_Entry CSV describes it; it is not used")
+        )
 
 
 def _index_pngs(raw: Path, problems: list[Problem]) -> dict[str, str]:

@@ -78,76 +78,9 @@ class FigshareBrain(DatasetAdapter):
 
     def scan(self, raw: Path) -> Scan:
         problems: list[Problem] = []
-        mats: list[str] = []
-        cvind: np.ndarray | None = None
-        cvind_source = ""
-        for source in _find_mats(raw, problems):
-            if Path(source.split(matlab.SEP)[-1]).name.lower() == "cvind.mat":
-                data = _read_bytes(raw, source, problems)
-                try:
-                    if data is not None:
-                        cvind, cvind_source = _read_cvind(data), source
-                except DatasetFormatError as exc:
-                    problems.append(Problem(source, exc.message))
-                continue
-            mats.append(source)
-        records: list[RawRecord] = []
-        seen: dict[int, str] = {}
-        duplicates = 0
-        for source in sorted(mats, key=_sort_key):
-            data = _read_bytes(raw, source, problems)
-            if data is None:
-                continue
-            try:
-                fields = _read_cjdata(data, source, full=True)
-            except DatasetFormatError as exc:
-                problems.append(Problem(source, exc.message))
-                continue
-            number = _number(source)
-            if number is not None and number in seen:
-                duplicates += (
-                    1  # the same slice loose and inside a zip: keep the first (loose copies sort first)
-                )
-                continue
-            if number is not None:
-                seen[number] = source
-            fold = None
-            if cvind is not None and number is not None and 1 <= number <= cvind.size:
-                fold = int(cvind[number - 1])
-            records.append(
-                RawRecord(
-                    source=source,
-                    label=fields["label"] - 1,
-                    labels=(CLASSES[fields["label"] - 1],),
-                    patient_id=fields["pid"],
-                    official_fold=fold,
-                    extra={"number": number, "shape": fields["shape"]},
-                )
-            )
-        if duplicates:
-            problems.append(
-                Problem(
-                    ".", f"{duplicates} slice(s) found twice (loose and inside a zip); used one copy of each"
-                )
-            )
-        if cvind is None:
-            problems.append(
-                Problem(
-                    "cvind.mat",
-                    "not found: the official patient-level 5 folds are unavailable; "
-                    "prepare falls back to a patient-level split",
-                )
-            )
-        elif records and any(r.official_fold is None for r in records):
-            missing = sum(r.official_fold is None for r in records)
-            problems.append(
-                Problem(
-                    cvind_source,
-                    f"has {cvind.size} entries but {missing} slice(s) have no fold "
-                    "(file number missing or beyond cvind); official folds unavailable",
-                )
-            )
-            records = [dataclasses.replace(r, official_fold=None) for r in records]
+        mats, cvind, cvind_source = _split_off_cvind(raw, problems)
+        records = _slice_records(raw, mats, cvind, problems)
+        records = _check_folds(records, cvind, cvind_source, problems)
         return Scan(records=records, problems=problems, layout=_layout_name(mats))
 
     def load(self, raw: Path, record: RawRecord, params: dict[str, Any]) -> list[PreparedItem]:
@@ -180,6 +113,94 @@ class FigshareBrain(DatasetAdapter):
 
 
 # --- reader helpers ----------------------------------------------------------------------------
+
+
+def _split_off_cvind(raw: Path, problems: list[Problem]) -> tuple[list[str], np.ndarray | None, str]:
+    """The slice .mat sources, and the fold of each slice from cvind.mat (None if absent) with its source."""
+    mats: list[str] = []
+    cvind: np.ndarray | None = None
+    cvind_source = ""
+    for source in _find_mats(raw, problems):
+        if Path(source.split(matlab.SEP)[-1]).name.lower() == "cvind.mat":
+            data = _read_bytes(raw, source, problems)
+            try:
+                if data is not None:
+                    cvind, cvind_source = _read_cvind(data), source
+            except DatasetFormatError as exc:
+                problems.append(Problem(source, exc.message))
+            continue
+        mats.append(source)
+    return mats, cvind, cvind_source
+
+
+def _slice_records(
+    raw: Path, mats: list[str], cvind: np.ndarray | None, problems: list[Problem]
+) -> list[RawRecord]:
+    """One record per readable slice, in file-number order, each with its official fold when known."""
+    records: list[RawRecord] = []
+    seen: dict[int, str] = {}
+    duplicates = 0
+    for source in sorted(mats, key=_sort_key):
+        data = _read_bytes(raw, source, problems)
+        if data is None:
+            continue
+        try:
+            fields = _read_cjdata(data, source, full=True)
+        except DatasetFormatError as exc:
+            problems.append(Problem(source, exc.message))
+            continue
+        number = _number(source)
+        if number is not None and number in seen:
+            duplicates += 1  # the same slice loose and inside a zip: keep the first (loose copies sort first)
+            continue
+        if number is not None:
+            seen[number] = source
+        fold = None
+        if cvind is not None and number is not None and 1 <= number <= cvind.size:
+            fold = int(cvind[number - 1])
+        records.append(
+            RawRecord(
+                source=source,
+                label=fields["label"] - 1,
+                labels=(CLASSES[fields["label"] - 1],),
+                patient_id=fields["pid"],
+                official_fold=fold,
+                extra={"number": number, "shape": fields["shape"]},
+            )
+        )
+    if duplicates:
+        problems.append(
+            Problem(".", f"{duplicates} slice(s) found twice (loose and inside a zip); used one copy of each")
+        )
+    return records
+
+
+def _check_folds(
+    records: list[RawRecord], cvind: np.ndarray | None, cvind_source: str, problems: list[Problem]
+) -> list[RawRecord]:
+    """The records, with every official fold dropped when cvind.mat misses some slice.
+
+    Folds that cover only part of the slices would not be the study's folds, so none are used then.
+    """
+    if cvind is None:
+        problems.append(
+            Problem(
+                "cvind.mat",
+                "not found: the official patient-level 5 folds are unavailable; "
+                "prepare falls back to a patient-level split",
+            )
+        )
+    elif records and any(r.official_fold is None for r in records):
+        missing = sum(r.official_fold is None for r in records)
+        problems.append(
+            Problem(
+                cvind_source,
+                f"has {cvind.size} entries but {missing} slice(s) have no fold "
+                "(file number missing or beyond cvind); official folds unavailable",
+            )
+        )
+        records = [dataclasses.replace(r, official_fold=None) for r in records]
+    return records
 
 
 def _find_mats(raw: Path, problems: list[Problem]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,37 @@ def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | No
     import cv2
 
     shape = (size, size)
+    img, sl = _draw_head(rng, head, z, size)
+    img = _draw_distractors(rng, img, head, sl, size)
+    if t is None:  # no tumour (kaggle's no-tumour class)
+        m = np.zeros(shape, bool)
+        img = img * (1 - 0.35) + cv2.GaussianBlur(img, (5, 5), 1.2) * 0.35
+    else:
+        img, m = _draw_tumour(rng, img, label, t, z, rr=sl.rr, brain=sl.brain, xx=sl.xx, yy=sl.yy, head=head)
+    img *= bias_field(rng, shape, strength=0.35)
+    img = img + head["noise"] * rng.standard_normal(shape).astype(np.float32)
+    img = np.abs(img)  # magnitude images: Rician-like floor
+    img *= head["scale"]
+    if head["flip"]:
+        img, m = img[:, ::-1], m[:, ::-1]
+    return np.clip(img, 0, 32767).round(), np.ascontiguousarray(m)
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """The geometry of one slice through the head: pixel grids, head radius field and brain mask."""
+
+    xx: np.ndarray
+    yy: np.ndarray
+    rr: np.ndarray  # elliptic radius: brain up to 0.97, then skull to 1.04 and scalp to 1.12
+    brain: np.ndarray
+    a: float  # the head's semi-axes in this slice
+    b: float
+
+
+def _draw_head(rng: np.random.Generator, head: dict, z: float, size: int) -> tuple[np.ndarray, _Slice]:
+    """Scalp, skull, grey and white matter and the ventricles of the slice at height ``z``."""
+    shape = (size, size)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     shrink = np.sqrt(max(1.0 - (1.6 * z) ** 2 * 0.25, 0.5))
     a, b = head["a"] * shrink, head["b"] * shrink
@@ -218,7 +250,16 @@ def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | No
             irregularity=0.2,
         )
         img = np.where(vm, 0.12 + 0.03 * tex, img)
-    # label-independent distractors: bright vessels / sinus, a bright spot anywhere
+    return img, _Slice(xx, yy, rr, brain, a, b)
+
+
+def _draw_distractors(
+    rng: np.random.Generator, img: np.ndarray, head: dict, sl: _Slice, size: int
+) -> np.ndarray:
+    """Label-independent bright structures, so that brightness alone does not give the class away."""
+    shape = (size, size)
+    a, b, rr = sl.a, sl.b, sl.rr
+    # bright vessels / sinus, a bright spot anywhere
     for _ in range(int(rng.integers(1, 5))):
         ang, rad = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.95)
         c = (head["cy"] + rad * b * np.sin(ang), head["cx"] + rad * a * np.cos(ang))
@@ -235,18 +276,7 @@ def _render_slice(rng: np.random.Generator, label: int, head: dict, t: dict | No
         c = (head["cy"] + rng.uniform(0.25, 0.5) * b, head["cx"] + rng.normal(0, 5 * size / 256))
         vm = blob_mask(shape, c, rng.uniform(3, 7) * size / 256, rng=rng, irregularity=0.2)
         img = np.where(vm, img * rng.uniform(1.2, 1.8), img)
-    if t is None:  # no tumour (kaggle's no-tumour class)
-        m = np.zeros(shape, bool)
-        img = img * (1 - 0.35) + cv2.GaussianBlur(img, (5, 5), 1.2) * 0.35
-    else:
-        img, m = _draw_tumour(rng, img, label, t, z, rr=rr, brain=brain, xx=xx, yy=yy, head=head)
-    img *= bias_field(rng, shape, strength=0.35)
-    img = img + head["noise"] * rng.standard_normal(shape).astype(np.float32)
-    img = np.abs(img)  # magnitude images: Rician-like floor
-    img *= head["scale"]
-    if head["flip"]:
-        img, m = img[:, ::-1], m[:, ::-1]
-    return np.clip(img, 0, 32767).round(), np.ascontiguousarray(m)
+    return img
 
 
 def _draw_tumour(
