@@ -32,8 +32,14 @@ def make_prepared(root: Path, *, images: int = 6, dataset: str = "figshare-brain
             {"path": rel, "label": i % 2, "sha256": hashlib.sha256(data).hexdigest(), "mask_path": ""}
         )
     pd.DataFrame(rows).to_parquet(root / "manifest.parquet", index=False)
-    (root / "dataset.json").write_text(json.dumps({"id": dataset, "task": "multiclass"}))
+    (root / "dataset.json").write_text(json.dumps(dataset_info(id=dataset)))
     return root
+
+
+def dataset_info(**changes: object) -> dict:
+    """A valid ``dataset.json`` (a real prepared phantom's, from dataset_template.json) with ``changes``."""
+    template = json.loads((Path(__file__).parent / "dataset_template.json").read_text())
+    return {**template, **changes}
 
 
 def tree_bytes(root: Path) -> int:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from distparts import S3, make_prepared
+from distparts import S3, dataset_info, make_prepared
 
 from medzoo.errors import DatasetError
 from medzoo.search.datacache import CACHE_RECORD, UPLOAD_MARKER, materialize, publish
@@ -118,6 +118,6 @@ def test_a_manifest_path_leaving_the_set_is_refused(tmp_path: Path) -> None:
 
 def test_a_set_edited_after_the_sweep_started_is_refused(tiny_prepared: Path, tmp_path: Path) -> None:
     ref = publish(prepared=tiny_prepared, storage=None)
-    (tiny_prepared / "dataset.json").write_text(json.dumps({"id": "figshare-brain", "task": "binary"}))
+    (tiny_prepared / "dataset.json").write_text(json.dumps(dataset_info(id="figshare-brain", seed=1)))
     with pytest.raises(DatasetError, match="changed since the sweep started"):
         materialize(ref, cache_root=tmp_path / "cache")
