@@ -63,6 +63,10 @@ class TrialError(MedzooError):
     """A trial could not run (unreadable data, diverged loss, bad config)."""
 
 
+class DataUnreadableError(TrialError):
+    """A trial's data cannot be read: retrying reads the same bytes, so the trial ends at once."""
+
+
 class SweepError(MedzooError):
     """A sweep cannot start or resume."""
 

@@ -169,6 +169,16 @@ def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set takes key=value, got {pair!r}", fix="e.g. --set lr=3e-4")
+        shown = pair.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if shown != pair:  # undecodable bytes arrive from argv as lone surrogates
+            raise ConfigError(f"--set '{shown}' is not valid UTF-8", fix="give the value as UTF-8 text")
         check_keys([key.strip()], FIELDS, where="--set")
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise ConfigError(
+                f"--set {pair!r}: the value is not valid YAML ({problem})",
+                fix="quote it, e.g. --set 'key=\"text\"', or fix the brackets",
+            ) from None
     return out

@@ -38,3 +38,9 @@ class RunStudySearch(OptunaSearch):
         if ot_trial is not None and TRIAL_ATTR not in ot_trial.user_attrs:
             ot_trial.set_user_attr(TRIAL_ATTR, trial_id)
         return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Skips the result that announces a trial's final error: it carries no metric to report."""
+        if isinstance(self.metric, str) and self.metric not in result:
+            return
+        super().on_trial_result(trial_id, result)

@@ -216,11 +216,21 @@ def _read_yaml(path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no such file: {path}", fix="check the path to the space/recipe YAML") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid UTF-8 (byte {exc.start})", fix="save the space/recipe YAML as UTF-8"
+        ) from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}", fix="give a readable space/recipe YAML file"
+        ) from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path} is not valid YAML: {exc}", fix="correct the YAML syntax") from None
 
 
 RECIPES: Registry[Path] = Registry("recipe")

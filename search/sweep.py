@@ -352,6 +352,7 @@ def _scheduler(spec: SweepSpec):
             time_attr="training_iteration",
             perturbation_interval=1,
             hyperparam_mutations=mutations,
+            require_attrs=False,  # a trial with unreadable data reports only its final error
         )
     return FIFOScheduler()
 
@@ -384,7 +385,7 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
     """A fresh Tuner; ``tuner.pkl`` (written at construction) is signed at once."""
     from ray import tune
 
-    from medzoo.search.tune_callbacks import SignState
+    from medzoo.search.tune_callbacks import FinalErrors, SignState
 
     signer = SignState(key.path)
     tuner = tune.Tuner(
@@ -405,7 +406,7 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
             storage_filesystem=placement.storage_filesystem,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[signer],
+            callbacks=[signer, FinalErrors()],
             verbose=1 if progress else 0,
         ),
     )
@@ -528,19 +529,44 @@ def run(
             f"but {spec.prepared} holds {data.dataset!r}",
             fix=f"use a space file with `base: {spec.recipe.id}` and `dataset: {data.dataset}`",
         )
-    if spec.out.exists() and any(spec.out.iterdir()):
-        raise SweepError(
-            f"run folder {spec.out} exists and is not empty; a new sweep never overwrites one",
-            fix="pass --resume to continue it, or choose another --out",
-        )
     run_info = spec.run_info(dataset=data.dataset, primary_metric=data.primary_metric)
     if target is not None:  # what the trials open: the set's URI in storage (or its shared path)
         run_info = dataclasses.replace(run_info, prepared=target.data.uri)
-    spec.out.mkdir(parents=True, exist_ok=True)
-    run_info.write(spec.out, replace=False)
+    claim_run_folder(spec.out, run_info)
     return _execute(
         spec, run_info, restore=False, address=address, progress=progress, key=signing_key, target=target
     )
+
+
+def claim_run_folder(out: Path, run_info: RunInfo) -> None:
+    """Make ``out`` this sweep's run folder, or fail: two sweeps never write into one folder.
+
+    ``run.json`` is the claim: it is created without replacing (an exclusive create), so
+    of two sweeps started at once on the same ``--out`` exactly one gets it and the other
+    fails here, before Ray starts and before it wrote anything.
+    """
+    from medzoo.errors import StorageError
+
+    taken = SweepError(
+        f"run folder {out} exists and is not empty (another sweep owns it); a new sweep never overwrites one",
+        fix="pass --resume to continue it, or choose another --out",
+    )
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"run folder {out} is a file, not a folder", fix="choose another --out")
+    if out.exists() and any(out.iterdir()):
+        raise taken
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(
+            f"cannot create run folder {out}: {exc.strerror or exc}", fix="choose a writable --out"
+        ) from None
+    try:
+        run_info.write(out, replace=False)
+    except StorageError:
+        if (out / RunInfo.FILENAME).exists():  # lost the race to a sweep started at the same time
+            raise taken from None
+        raise
 
 
 def resume(

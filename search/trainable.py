@@ -45,8 +45,29 @@ def _prepared_here(setup: SweepSetup) -> str:
     return str(materialize(setup.data, cache_root=resolve_home() / "cache").path)
 
 
+#: result key: the trial's next failure is final (tune_callbacks.FinalErrors)
+FINAL_ERROR = "medzoo_final_error"
+
+
 def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
-    """The Tune function trainable: one trial, resumed from Tune's checkpoint if there is one."""
+    """The Tune function trainable: one trial, resumed from Tune's checkpoint if there is one.
+
+    Data that cannot be read fails the same way on every attempt, so such a trial is
+    not retried: it reports :data:`FINAL_ERROR` (the driver's ``FinalErrors`` callback
+    then allows it no more failures) and raises, so Tune records it as ERROR with its reason.
+    """
+    from ray import tune
+
+    from medzoo.errors import DataUnreadableError
+
+    try:
+        _run_trial(config, setup)
+    except DataUnreadableError as exc:
+        tune.report({FINAL_ERROR: exc.message})
+        raise
+
+
+def _run_trial(config: dict[str, Any], setup: SweepSetup) -> None:
     import torch
     from ray import tune
 

@@ -31,7 +31,7 @@ from torch.utils.data import (
 )
 
 from medzoo.device import Runtime, detect
-from medzoo.errors import ConfigError, DatasetError, MedzooError, TrialError
+from medzoo.errors import ConfigError, DatasetError, DataUnreadableError, MedzooError, TrialError
 from medzoo.formats.run import TrialRecord
 from medzoo.paths import atomic_dir, atomic_write_json
 from medzoo.scoring import probabilities
@@ -497,7 +497,9 @@ def _open_loaders(cfg, data, prepared, runtime, *, image_size, mean, std, limit,
             distributed=distributed,
         )
     except DatasetError as exc:
-        raise TrialError(f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix) from exc
+        raise DataUnreadableError(
+            f"trial could not open its data in {prepared}: {exc.message}", fix=exc.fix
+        ) from exc
 
 
 def build_trial(
@@ -607,7 +609,7 @@ def run_epoch(parts: TrialParts, epoch: int) -> tuple[dict[str, Any], dict[str, 
             )
         out = evaluate(parts.model, parts.loaders["val"], parts.loss_fn, parts.runtime, task=parts.data.task)
     except DatasetError as exc:
-        raise TrialError(
+        raise DataUnreadableError(
             f"trial could not read its data in {parts.prepared}: {exc.message}", fix=exc.fix
         ) from exc
     metrics = compute_metrics(out["probs"], out["targets"], task=parts.data.task, classes=parts.data.classes)

@@ -8,6 +8,7 @@ from typing import Any
 from ray.tune import Callback
 
 from medzoo.search.signing import SigningKey, sign_folder
+from medzoo.search.trainable import FINAL_ERROR
 
 
 class SignState(Callback):
@@ -40,3 +41,17 @@ class SignState(Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         return {"key_path": self.key_path, "extra": {}, "staging": None}
+
+
+class FinalErrors(Callback):
+    """Ends a trial at its next failure when it reported :data:`FINAL_ERROR` (unreadable data).
+
+    Tune retries every failed trial up to ``FailureConfig.max_failures`` and has no
+    public non-retryable exception; a trial's ``max_failures`` is what Tune consults
+    when the failure arrives, so it is set to 0 when the trial announces a final error
+    (the report comes just before the exception, in the same order).
+    """
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if FINAL_ERROR in result:
+            trial.max_failures = 0

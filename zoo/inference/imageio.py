@@ -11,6 +11,7 @@ reaches the model at prediction decoded and oriented as it was in training.
 from __future__ import annotations
 
 import io
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +76,22 @@ def read_image(
         path = Path(data)
         source = filename or str(path)
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except OSError as exc:
             raise InputImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
-        if size > MAX_BYTES:
+        if not stat.S_ISREG(st.st_mode):
             raise InputImageError(
-                f"{path}: files up to {MAX_BYTES >> 20} MiB are accepted, got {size >> 20} MiB"
+                f"{path} is not a file (a directory or device); expected a PNG, JPEG, DICOM or NIfTI image",
+                fix="give the image files themselves, e.g. DIR/*.png",
             )
-        data = path.read_bytes()
+        if st.st_size > MAX_BYTES:
+            raise InputImageError(
+                f"{path}: files up to {MAX_BYTES >> 20} MiB are accepted, got {st.st_size >> 20} MiB"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
     else:
         source = filename or "<upload>"
         if len(data) > MAX_BYTES:
