@@ -172,7 +172,8 @@ class Pages:
 
     def entry(self, row: Row, card_text: str) -> str:
         shown = card_images(card_text)
-        gallery = [img for img in row.images if img not in shown]
+        # the overlays' inputs are try-a-model's examples, not evidence of their own
+        gallery = [img for img in row.images if img not in shown and not img.startswith("gradcam/inputs/")]
         pulled = pulled_folder(row)
         return self._render(
             "entry.html",

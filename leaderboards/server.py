@@ -6,7 +6,9 @@ so a new publish shows up on reload, and one unreadable entry is listed under
 problems while every page keeps working. Try-a-model answers
 ``POST <dataset>/<name>/try.html`` (multipart form: the file field ``image``, or
 ``example`` naming one of the entry's ``gradcam/inputs/`` images; optional
-``threshold`` in [0, 1] for the decision, see :func:`decide`). Besides the site's
+``threshold`` in [0, 1] for the decision, see :func:`decide`); the answer shows the
+probabilities, the Grad-CAM overlay and the feature maps of the entry's ``cam_layer``
+(its own activations, hooked during the prediction: :mod:`.features`). Besides the site's
 pages it serves ``<dataset>/_dataset.html`` and ``<dataset>/_sweeps/<run>.html``.
 
 What protects the server from its clients (see :class:`Limits`):
@@ -44,6 +46,7 @@ from urllib.parse import unquote, urlsplit
 from medzoo.errors import InputImageError, MedzooError
 from medzoo.leaderboards.board import IMAGE_DIRS, Board, Row, table
 from medzoo.leaderboards.entries import MAX_CARD_BYTES, read_file, zoo_location
+from medzoo.leaderboards.features import capture, feature_maps
 from medzoo.leaderboards.markdown import to_markdown
 from medzoo.leaderboards.pareto import pareto_svg
 from medzoo.leaderboards.render import STATIC, Pages, card_href
@@ -122,7 +125,7 @@ class App:
         self.max_upload = max_upload
         self.device = device
         self.pages = Pages(live=True)
-        self._predictors: dict[str, Any] = {}
+        self._predictors: dict[str, tuple[Any, threading.Lock]] = {}
         self._reports: collections.OrderedDict[str, tuple[Row, dict[str, Any], str]] = (
             collections.OrderedDict()
         )
@@ -226,11 +229,26 @@ class App:
 
     def predict(self, row: Row, filename: str, data: bytes) -> dict[str, Any]:
         """Decode and predict (the caller bounds how many run at once); keeps the report for download."""
-        from medzoo.leaderboards.report import prediction_result
+        from medzoo.leaderboards.report import data_uri, prediction_result
 
-        prediction = self._predictor(row).predict(data, filename=filename, cam=True)
+        predictor, lock = self._predictor(row)
+        med = predictor.config.medzoo
+        # under the entry's lock, so the hook sees only this request's forward pass
+        with lock, capture(predictor.model, med.cam_layer) as captured:
+            prediction = predictor.predict(data, filename=filename, cam=True)
         token = secrets.token_urlsafe(16)
         result = prediction_result(prediction, filename=filename, token=token)
+        maps = (
+            feature_maps(captured.output, layer=med.cam_layer, reshape=med.cam_reshape)
+            if med.cam_layer
+            else None
+        )
+        result.update(
+            features_png=maps.png if maps else None,
+            features_uri=data_uri(maps.png) if maps else None,
+            features_layer=maps.layer if maps else None,
+            features_channels=list(maps.channels) if maps else [],
+        )
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._lock:
             self._reports[token] = (row, result, created)
@@ -238,14 +256,16 @@ class App:
                 self._reports.popitem(last=False)
         return result
 
-    def _predictor(self, row: Row) -> Any:
-        """One loaded model per entry revision, created on first use."""
+    def _predictor(self, row: Row) -> tuple[Any, threading.Lock]:
+        """One loaded model per entry revision, created on first use, with the lock that serialises its use
+        (its feature-map hook must see one request's forward pass at a time)."""
         key = f"{row.entry_id}@{row.revision}"
         with self._lock:
             if key not in self._predictors:
                 from medzoo.zoo.inference.predict import Predictor
 
-                self._predictors[key] = Predictor.from_entry(key, zoo=self.zoo, device=self.device)
+                predictor = Predictor.from_entry(key, zoo=self.zoo, device=self.device)
+                self._predictors[key] = (predictor, threading.Lock())
             return self._predictors[key]
 
     def try_page(self, row: Row, *, status: int = 200, **kw: Any) -> Response:

@@ -45,7 +45,6 @@ def zoo(
     tmp_path_factory: pytest.TempPathFactory,
     tiny_zoo: Path,
     entry_writer: Callable[..., Path],
-    prepared_phantom: Callable[[str], Path],
 ) -> Path:
     """The published tiny zoo, plus card-only entries so the board has something to sort (and one hostile name)."""
     zoo = tmp_path_factory.mktemp("browser") / "zoo"
@@ -65,10 +64,7 @@ def zoo(
     for i, (lr, batch, val) in enumerate([(1e-2, 16, 0.62), (1e-3, 32, 0.71), (1e-4, 32, 0.69)]):
         path = entry_writer(zoo, "figshare-brain", f"sweep-{i}", value=val, data_kind="real", gmacs=1.0 + i)
         _write_search(path, trial_id=f"t{i:04d}", config={"lr": lr, "batch_size": batch, "seed": 0}, val=val)
-    # an example input published with the real tiny entry: a test image of the prepared phantom
-    example = zoo / "figshare-brain" / "tiny_cnn" / "r1" / "gradcam" / "inputs"
-    example.mkdir()
-    shutil.copyfile(_test_image(prepared_phantom), example / "example-0.png")
+    # the real tiny entry's example inputs are the ones publishing wrote under gradcam/inputs/
     return zoo
 
 
@@ -89,14 +85,6 @@ def _write_search(entry: Path, *, trial_id: str, config: dict[str, object], val:
         "trial_row": {**row, "val_accuracy": val, "test_accuracy": val - 0.05},
     }
     (entry / "search.json").write_text(json.dumps(doc))
-
-
-def _test_image(prepared_phantom: Callable[[str], Path]) -> Path:
-    from medzoo import datasets
-
-    prepared = prepared_phantom("figshare-brain")
-    manifest = datasets.read_manifest(prepared)
-    return prepared / manifest[manifest["split"] == "test"].iloc[0]["path"]
 
 
 @pytest.fixture(scope="module")
@@ -348,10 +336,20 @@ def test_try_a_model_examples_entry_choice_and_threshold(browser, base_url: str)
     page.goto(base_url + "figshare-brain/tiny_cnn/try.html")
     choices = page.eval_on_selector_all("#entry-choice option", "os => os.map(o => o.value)")
     assert "../tiny_cnn-2/try.html" in choices and "../wide-model/try.html" in choices
+    first = page.get_attribute("form.example-form input[name=example]", "value")
+    assert first.startswith("gradcam/inputs/")
     page.click("form.example-form button.example")
     page.wait_for_selector("#result", timeout=120_000)
-    assert "example-0.png" in page.inner_text("#result h2")
+    assert first.rsplit("/", 1)[-1] in page.inner_text("#result h2")
     assert page.eval_on_selector("#cam-img", "img => img.complete && img.naturalWidth > 0")
+    assert page.eval_on_selector("#features-img", "img => img.complete && img.naturalWidth > 0")
+    assert page.inner_text("#features figcaption").startswith("feature maps of ")
+    loaded = (
+        "() => [...document.querySelectorAll('button.example img')].every(i => i.complete && i.naturalWidth)"
+    )
+    page.wait_for_function(
+        loaded, timeout=30_000
+    )  # every example thumbnail is served (and shown in the shot)
     predicted = page.inner_text("#predicted")
     assert page.inner_text("#decision") == predicted  # multi-class, minimum confidence 0: the top class
     set_threshold = "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }"

@@ -153,3 +153,27 @@ def test_odd_search_json_values_still_give_a_sweep_page(
     (page,) = (site / "figshare-brain" / "_sweeps").glob("*.html")
     text = page.read_text()
     assert HOSTILE not in text and "layers" not in text and "<polyline" in text
+
+
+def test_feature_maps_hook_keeps_the_first_forward_and_grids_tokens_too() -> None:
+    import torch
+
+    from medzoo.leaderboards.features import capture, feature_maps, grid_shape
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3), torch.nn.ReLU(), torch.nn.Flatten())
+    first, second = torch.rand(1, 3, 12, 12), torch.rand(1, 3, 12, 12)
+    with torch.no_grad(), capture(model, "0") as captured:
+        model(first)
+        model(second)  # a later pass (Grad-CAM's) does not replace the prediction's activations
+    assert not model[0]._forward_hooks  # the hook is removed afterwards
+    expected = model[0](first).detach()  # continuous values: no ties in the ranking
+    assert torch.equal(captured.output, expected)
+    maps = feature_maps(captured.output, layer="0")
+    assert (
+        maps is not None
+        and [c for c, _ in maps.channels] == expected[0].mean((1, 2)).argsort(descending=True).tolist()
+    )
+    tokens = feature_maps(torch.rand(1, 1 + 16, 10), layer="blocks.0", reshape="vit")  # class token + 4x4
+    assert tokens is not None and len(tokens.channels) == 8
+    assert feature_maps(None, layer="x") is None and feature_maps(torch.rand(1, 7), layer="head") is None
+    assert grid_shape(8) == (196, 396) and grid_shape(5) == (196, 396) and grid_shape(3) == (96, 296)

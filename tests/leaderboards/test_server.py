@@ -205,3 +205,89 @@ def test_hostile_names_are_escaped_when_served(client: Client) -> None:
         assert status == 200, path
         assert b"<script>alert" not in body and b'javascript:alert(1)"' not in body, path
     assert b"&lt;script&gt;alert" in client.get("/figshare-brain/hostile/")[2]
+
+
+def _form(fields: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body of plain (non-file) fields, as the example buttons send it."""
+    boundary = uuid.uuid4().hex
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    )
+    return body + f"--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"
+    }
+
+
+def _png_of(page: str, img_id: str):
+    """The PNG inlined as a data: URI in the <img id=img_id> of a page, decoded to an array."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    src = page.split(f'id="{img_id}" src="data:image/png;base64,')[1].split('"')[0]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src))).convert("RGB"))
+
+
+def test_published_entry_offers_its_overlay_inputs_as_examples(client: Client, tiny_zoo: Path) -> None:
+    import io
+    import json
+
+    from PIL import Image
+
+    folder = tiny_zoo / "figshare-brain" / "tiny_cnn" / "r1"
+    index = json.loads((folder / "gradcam" / "index.json").read_text())
+    size = json.loads((folder / "config.json").read_text())["pretrained_cfg"]["input_size"]
+    inputs = [o["input"] for o in index]
+    assert len(inputs) >= 2 and all(
+        i == f"gradcam/inputs/{Path(o['file']).name}" for i, o in zip(inputs, index, strict=True)
+    )
+    assert sorted(p.name for p in (folder / "gradcam" / "inputs").iterdir()) == sorted(
+        Path(i).name for i in inputs
+    )
+    with Image.open(folder / inputs[0]) as im:  # the image as the model saw it, not the overlay
+        assert im.size == (size[2], size[1])
+    status, _, body = client.get("/figshare-brain/tiny_cnn/try.html")
+    page = body.decode()
+    assert status == 200
+    for rel in inputs:
+        assert f'name="example" value="{rel}"' in page and f'<img src="{rel}"' in page
+    status, headers, png = client.get(f"/figshare-brain/tiny_cnn/{inputs[0]}")
+    assert status == 200 and headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png)).size == (size[2], size[1])
+    # the entry page's gallery keeps showing evidence, not the examples
+    assert "gradcam/inputs/" not in client.get("/figshare-brain/tiny_cnn/")[2].decode()
+
+
+def test_an_example_prediction_shows_the_models_own_feature_maps(client: Client, tiny_zoo: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from medzoo.leaderboards.features import TOP_CHANNELS, grid_shape
+
+    folder = tiny_zoo / "figshare-brain" / "tiny_cnn" / "r1"
+    index = json.loads((folder / "gradcam" / "index.json").read_text())
+    layer = json.loads((folder / "config.json").read_text())["medzoo"]["cam_layer"]
+    grids = []
+    for example in (index[0]["input"], index[-1]["input"], index[0]["input"]):
+        body, headers = _form({"example": example, "threshold": "0.50"})
+        status, _, answer = client.request("POST", "/figshare-brain/tiny_cnn/try.html", body, headers)
+        page = answer.decode()
+        assert status == 200, page
+        assert 'id="predicted"' in page and 'id="cam-img"' in page
+        assert f"feature maps of {layer}" in page and "own activations" in page and "random noise" in page
+        grid = _png_of(page, "features-img")
+        channels = page.split("(channel ")[1].split(")")[0].split(", ")
+        assert 1 <= len(channels) <= TOP_CHANNELS
+        assert grid.shape == (*grid_shape(len(channels)), 3)
+        assert grid.std() > 0  # not a constant image
+        grids.append(grid)
+        token = page.split('href="report/')[1].split(".html")[0]
+        report = client.get(f"/figshare-brain/tiny_cnn/report/{token}.html")[2].decode()
+        assert f"feature maps of {layer}" in report
+    # the model's activations: another image gives other maps, the same image the same ones (not noise)
+    assert grids[0].shape == grids[1].shape and not np.array_equal(grids[0], grids[1])
+    assert np.array_equal(grids[0], grids[2])

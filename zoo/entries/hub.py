@@ -32,6 +32,7 @@ ENTRY_FILES = [
     "search.json",
     "plots/*.png",
     "gradcam/*.png",
+    "gradcam/inputs/*.png",
     "gradcam/index.json",
 ]
 

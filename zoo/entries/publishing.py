@@ -408,7 +408,7 @@ def _gradcam(trial: _Trial, model, pcfg: dict[str, Any], cam_layer: str, cam_res
     test_set = datasets.open(trial.prepared, **open_kw)
     try:
         with torch.enable_grad():
-            return gradcam.evaluate(
+            report = gradcam.evaluate(
                 model,
                 test_set,
                 layer=cam_layer,
@@ -424,6 +424,23 @@ def _gradcam(trial: _Trial, model, pcfg: dict[str, Any], cam_layer: str, cam_res
             )
     finally:
         model.to("cpu")
+    return report, _overlay_inputs(test_set, report, mean=pcfg["mean"], std=pcfg["std"])
+
+
+def _overlay_inputs(test_set, report, *, mean, std) -> dict[str, np.ndarray]:
+    """The test images behind the overlays, as the model saw them (decoded, resized, no file metadata), keyed
+    by their overlay file: published as ``gradcam/inputs/`` so try-a-model can offer them as examples."""
+    from medzoo.zoo.inference.gradcam import denormalise
+
+    out: dict[str, np.ndarray] = {}
+    for o in report.overlays:
+        image = test_set[int(o["index"])]["image"]
+        if image.ndim != 3 or image.shape[0] not in (1, 3):  # sequences (a stack of slices) have no example
+            continue
+        c = image.shape[0]
+        shown = denormalise(image[None], mean[:c], std[:c])[0]
+        out[o["file"]] = shown[..., 0] if c == 1 else shown
+    return out
 
 
 def _threshold(trial: _Trial) -> Any:
@@ -487,25 +504,31 @@ def _config(
     )
 
 
-def _write_evidence(tmp: Path, trial: _Trial, report, metrics: EntryMetrics, primary: str):
-    """plots/ and gradcam/ into the revision folder; returns (plot list, overlay list) for the card."""
+def _write_evidence(
+    tmp: Path, trial: _Trial, report, inputs: dict[str, np.ndarray], metrics: EntryMetrics, primary: str
+):
+    """plots/ and gradcam/ into the revision folder (each overlay's input image under gradcam/inputs/ with the
+    overlay's file name, listed as ``input`` in gradcam/index.json); returns (plot list, overlay list) for
+    the card."""
     from medzoo.paths import atomic_write_json
     from medzoo.zoo.entries import plots
     from medzoo.zoo.inference.imageio import encode_png
 
     plot_list = _write_plots(tmp, trial, metrics.to_dict(), primary, plots)
-    (tmp / "gradcam").mkdir()
-    overlays = []
+    (tmp / "gradcam" / "inputs").mkdir(parents=True)
+    overlays, index = [], []
     for o in report.overlays:
         (tmp / o["file"]).write_bytes(encode_png(o["image"]))
+        entry = {k: v for k, v in o.items() if k != "image"}
+        if o["file"] in inputs:
+            entry["input"] = f"gradcam/inputs/{Path(o['file']).name}"
+            (tmp / entry["input"]).write_bytes(encode_png(inputs[o["file"]]))
+        index.append(entry)
         caption = (
             f"Grad-CAM for {o['true']} (predicted {o['pred']}, p={o['prob']:.2f}; test row {o['index']})"
         )
         overlays.append({"file": o["file"], "caption": caption})
-    atomic_write_json(
-        tmp / "gradcam" / "index.json",
-        [{k: v for k, v in o.items() if k != "image"} for o in report.overlays],
-    )
+    atomic_write_json(tmp / "gradcam" / "index.json", index)
     return plot_list, overlays
 
 
@@ -531,7 +554,7 @@ def _publish_trial(
     )
     pcfg = published.pretrained_cfg
     metrics_data = _base_metrics(trial, model, pcfg)
-    report = _gradcam(trial, model, pcfg, cam_layer, cam_reshape, opts)
+    report, inputs = _gradcam(trial, model, pcfg, cam_layer, cam_reshape, opts)
     metrics = EntryMetrics.from_dict(
         {**metrics_data, "gradcam": report.metrics}, where=f"metrics.json of {trial_id}"
     )
@@ -553,7 +576,7 @@ def _publish_trial(
         (tmp / store.WEIGHTS).write_bytes(published.weights)
         for record_ in (config, metrics, search):
             record_.write(tmp)
-        plot_list, overlays = _write_evidence(tmp, trial, report, metrics, sel.info.primary_metric)
+        plot_list, overlays = _write_evidence(tmp, trial, report, inputs, metrics, sel.info.primary_metric)
         card = card_mod.build_card(
             entry_id=entry_id,
             revision=revision,
