@@ -29,6 +29,7 @@ from medzoo.datasets.splits import assign_splits
 from medzoo.errors import ConfigError, DatasetError, DatasetFormatError
 from medzoo.formats import prepared as formats
 from medzoo.formats.prepared import MANIFEST_COLUMNS, DatasetInfo
+from medzoo.paths import remove_dead_partials
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -221,7 +222,7 @@ def staged_dir(out: Path) -> Iterator[Path]:
     the umask, so a team can share prepared sets. Temporary siblings left by killed
     processes are removed first.
     """
-    _remove_dead_siblings(out)
+    remove_dead_partials(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
@@ -251,26 +252,6 @@ def _publish(tmp: Path, out: Path) -> None:
             "it was not replaced and this run's output was discarded",
             fix=f"use the folder at {out}, or remove it and run again",
         ) from None
-
-
-def _remove_dead_siblings(out: Path) -> None:
-    """Remove ``.<name>.partial-<pid>-*`` folders of processes that no longer run (killed prepares)."""
-    if not out.parent.is_dir():
-        return
-    for path in out.parent.glob(f".{out.name}.partial-*"):
-        pid = path.name.removeprefix(f".{out.name}.partial-").split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _INTERNAL = ("official_split", "official_fold", "image_group")

@@ -44,6 +44,7 @@ from medzoo.leaderboards.markdown import to_markdown
 from medzoo.leaderboards.pareto import pareto_svg
 from medzoo.leaderboards.render import STATIC, Pages, card_href
 from medzoo.leaderboards.sweeps import sweeps_of
+from medzoo.paths import remove_dead_partials
 
 if TYPE_CHECKING:
     from medzoo.storage import Location
@@ -165,7 +166,7 @@ def _temporary_sibling(out: Path) -> Iterator[Path]:
     """A fresh folder beside ``out`` (removed on failure); leftovers of killed builds are cleaned first."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        _clean_leftovers(out)
+        remove_dead_partials(out, marker=_PARTIAL)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_PARTIAL}{os.getpid()}-", dir=out.parent))
     except OSError as exc:
         raise ConfigError(
@@ -176,24 +177,6 @@ def _temporary_sibling(out: Path) -> Iterator[Path]:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _clean_leftovers(out: Path) -> None:
-    """Remove temporary siblings left by builds whose process is gone (killed mid-build)."""
-    for path in out.parent.glob(f".{out.name}{_PARTIAL}*"):
-        pid = path.name.removeprefix(f".{out.name}{_PARTIAL}").split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)) and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _publish(tmp: Path, out: Path, *, before: tuple[int, int] | None) -> None:

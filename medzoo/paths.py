@@ -54,6 +54,33 @@ def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iter
         raise
 
 
+def remove_dead_partials(target: str | os.PathLike[str], *, marker: str = ".partial-") -> None:
+    """Remove ``.<name><marker><pid>-*`` siblings of ``target`` whose process is gone (killed writers).
+
+    Writers put their pid first in the temporary folder's name, so a folder of a live
+    writer is never touched; links are never followed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    prefix = f".{target.name}{marker}"
+    for path in target.parent.glob(f"{prefix}*"):
+        pid = path.name.removeprefix(prefix).split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     location(path).write_bytes(data)
     return Path(path)

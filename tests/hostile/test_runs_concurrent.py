@@ -11,31 +11,34 @@ from pathlib import Path
 
 import pytest
 from entries_zoo import assert_one_error_line, run_cli
-from test_runs_code_execution import RUN_JSON
 
 from medzoo.errors import SweepError
 from medzoo.formats.run import RunInfo
 from medzoo.search.sweep import claim_run_folder
 
 
-def _info(seed: int) -> RunInfo:
-    return RunInfo.from_dict({**RUN_JSON, "seed": seed}, where="run.json")
+@pytest.fixture
+def info(run_json: dict):
+    """``info(seed)``: a valid RunInfo that differs by its seed (which claim won is then visible)."""
+    return lambda seed: RunInfo.from_dict({**run_json, "seed": seed}, where="run.json")
 
 
 @pytest.mark.parametrize("existing", ["none", "empty-dir"])
-def test_the_second_claim_of_a_run_folder_fails_and_keeps_the_first(tmp_path: Path, existing: str) -> None:
+def test_the_second_claim_of_a_run_folder_fails_and_keeps_the_first(
+    tmp_path: Path, existing: str, info
+) -> None:
     out = tmp_path / "run"
     if existing == "empty-dir":
         out.mkdir()
-    claim_run_folder(out, _info(1))
+    claim_run_folder(out, info(1))
     with pytest.raises(SweepError, match=str(out)):
-        claim_run_folder(out, _info(2))
+        claim_run_folder(out, info(2))
     assert RunInfo.read(out).seed == 1
     assert sorted(p.name for p in out.iterdir()) == ["run.json"]  # no temporary sibling left
 
 
 @pytest.mark.parametrize("round_", range(5))
-def test_claims_racing_for_one_folder_have_exactly_one_winner(tmp_path: Path, round_: int) -> None:
+def test_claims_racing_for_one_folder_have_exactly_one_winner(tmp_path: Path, round_: int, info) -> None:
     out = tmp_path / "run"
     barrier = threading.Barrier(4)
     outcome: dict[int, str] = {}
@@ -43,7 +46,7 @@ def test_claims_racing_for_one_folder_have_exactly_one_winner(tmp_path: Path, ro
     def claim(seed: int) -> None:
         barrier.wait()
         try:
-            claim_run_folder(out, _info(seed))
+            claim_run_folder(out, info(seed))
             outcome[seed] = "won"
         except SweepError as exc:
             outcome[seed] = exc.message
@@ -60,9 +63,9 @@ def test_claims_racing_for_one_folder_have_exactly_one_winner(tmp_path: Path, ro
     assert sorted(p.name for p in out.iterdir()) == ["run.json"]
 
 
-def test_cli_sweep_into_a_claimed_folder_is_one_error_line(prepared_phantom, tmp_path, capsys) -> None:
+def test_cli_sweep_into_a_claimed_folder_is_one_error_line(prepared_phantom, tmp_path, capsys, info) -> None:
     out = tmp_path / "run"
-    claim_run_folder(out, _info(7))
+    claim_run_folder(out, info(7))
     before = (out / "run.json").read_bytes()
     argv = ["sweep", str(prepared_phantom("figshare-brain")), "--recipe", "brain-effnet", "--smoke"]
     code, _, err = run_cli([*argv, "--out", str(out)], capsys)

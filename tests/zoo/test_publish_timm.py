@@ -68,12 +68,12 @@ def test_a_timm_architecture_loads_with_timm_alone(tmp_path):
         "import sys, timm, torch\n"
         f"m = timm.create_model('local-dir:{path}', pretrained=True).eval()\n"
         "assert not any(k == 'medzoo' or k.startswith('medzoo.') for k in sys.modules), 'medzoo was imported'\n"
-        f"x = torch.load('{tmp_path / 'x.pt'}')\n"
+        f"x = torch.load('{tmp_path / 'x.pt'}', weights_only=True)\n"
         f"torch.save(m(x).detach(), '{tmp_path / 'y.pt'}')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    timm_alone = torch.load(tmp_path / "y.pt")
+    timm_alone = torch.load(tmp_path / "y.pt", weights_only=True)
     model, preprocess, labels = store.load(entry, zoo=tmp_path / "zoo")
     with torch.no_grad():
         torch.testing.assert_close(model(x), timm_alone)
