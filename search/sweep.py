@@ -378,7 +378,12 @@ def _trainable(spec: SweepSpec, placement: Placement):
         resources: Any = {"CPU": 0.1}  # the trial only drives its TorchTrainer's workers
     else:
         resources = {"CPU": spec.cpus_per_trial, "GPU": spec.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(tune_trainable, setup=setup), resources)
+    trainable = tune.with_parameters(tune_trainable, setup=setup)
+    # Tune registers trainables by name in a registry the whole Ray job shares: the concurrent sweeps of a
+    # campaign each need a name of their own (else one sweep's trials run with another's setup and data),
+    # and ``Tuner.restore`` requires the same name again, so it is the run folder's name.
+    trainable.__name__ = f"medzoo_sweep_{Path(spec.out).name}"
+    return tune.with_resources(trainable, resources)
 
 
 def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progress: bool):

@@ -106,3 +106,16 @@ def test_ctrl_c_during_fit_is_detected_after_tunes_handler_swallowed_it() -> Non
         fit_like_tune(send=True)
         assert interrupted()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_concurrent_sweeps_register_trainables_of_their_own(tmp_path: Path) -> None:
+    """Tune's trainable registry is shared by the whole Ray job: a campaign's sweeps must not share a name
+    (one sweep's trials ran with another's data), and a resumed sweep must get its own name back."""
+    from medzoo.search.sweep import _trainable, place
+
+    def name(run: str) -> str:
+        spec = SweepSpec.build(prepared=tmp_path, out=tmp_path / run, recipe="brain-effnet", smoke=True)
+        return _trainable(spec, place(spec)).__name__
+
+    assert name("brats19-grade") != name("chestxray14")
+    assert name("brats19-grade") == name("brats19-grade")
