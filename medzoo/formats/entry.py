@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from medzoo.formats._base import Record
+from medzoo.formats.run import CrossvalResult
 
 #: timm and medzoo architecture names: lower-case words, an optional ``.tag``; no scheme, no path
 ARCHITECTURE_PATTERN = r"[a-z][a-z0-9_]{0,99}(\.[a-z0-9_]{1,64})?"
@@ -300,6 +301,8 @@ class EntryMetrics(_Compact):
     complexity: Complexity | None = None
     gradcam: GradcamMetrics | None = None
     cross_dataset: dict[str, MetricBlock] = field(default_factory=dict)
+    #: the run's ``crossval.json`` (``medzoo crossval``), carried over at publish when present
+    crossval: CrossvalResult | None = None
 
     def __post_init__(self) -> None:
         if not self.metrics:

@@ -12,6 +12,7 @@ truncated or foreign table into the same kind of error.
     RUN/best.json                BestTrial     the trial chosen on validation, with its test metrics
     RUN/pareto.json              ParetoFront   multi-objective runs: the non-dominated trials
     RUN/vote.json                VoteResult    multi-sequence runs: the per-sequence best, voted on test
+    RUN/crossval.json            CrossvalResult the chosen configuration re-trained on K folds, per protocol
     RUN/results.parquet          read_results  one row per trial
 """
 
@@ -272,6 +273,62 @@ class VoteResult(Record):
     ci: dict[str, Any] = field(default_factory=dict)
     confusion_matrix: list[list[int]] | None = None
     patient_level: MetricSet | None = None
+
+
+# -- crossval.json --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldResult:
+    """One fold: the configuration trained on the other folds, scored on this one."""
+
+    fold: int
+    value: float | None  # the run's primary metric on the held-out fold
+    n_test: int  # images in the held-out fold
+    n_patients: int  # patients in the held-out fold
+    epochs: int  # epochs trained (the chosen trial's epochs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolResult:
+    """K-fold results under one split protocol.
+
+    ``patient``: folds by patient (no patient in two folds; figshare's ``cvind.mat`` folds where the
+    prepared set has them). ``image``: folds by image, as the image-level studies split (a patient's
+    images may sit in training and test at once: the leak).
+    """
+
+    protocol: Literal["patient", "image"]
+    folds: tuple[FoldResult, ...]
+    mean: float | None
+    sd: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeakGap:
+    """How much the image-level protocol overstates the metric: image mean minus patient mean.
+
+    The interval is a percentile bootstrap over folds (each protocol's folds resampled on their own).
+    """
+
+    metric: str
+    difference: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossvalResult(Record):
+    """``crossval.json``: ``medzoo crossval RUN`` (the run's selected configuration, re-trained per fold)."""
+
+    FILENAME: ClassVar[str] = "crossval.json"
+
+    trial_id: str  # the trial whose configuration was re-trained (best.json's)
+    metric: str  # the run's primary metric
+    k: int
+    seed: int = 0
+    protocols: tuple[ProtocolResult, ...]
+    leak: LeakGap | None = None  # present when both protocols ran
 
 
 # -- results.parquet ------------------------------------------------------------------------------
