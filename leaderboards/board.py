@@ -44,7 +44,18 @@ if TYPE_CHECKING:
     from medzoo.formats.entry import EntryMetrics, SearchProvenance
     from medzoo.storage import Location
 
-__all__ = ["IMAGE_DIRS", "IMAGE_SUFFIXES", "Board", "Interval", "ReferenceRow", "Row", "SweepTrial", "table"]
+__all__ = [
+    "IMAGE_DIRS",
+    "IMAGE_SUFFIXES",
+    "Board",
+    "CrossvalSummary",
+    "Interval",
+    "ReferenceRow",
+    "Row",
+    "SweepTrial",
+    "signed_interval",
+    "table",
+]
 #: metrics and costs where a smaller number is the better one
 LOWER_IS_BETTER = frozenset({"ece", "brier", "log_loss", "loss", "params", "gmacs", "latency"})
 #: sort keys that are not metric names
@@ -81,6 +92,35 @@ class Interval:
 
     def scored(self) -> Scored:
         return Scored(self.value, self.ci_low, self.ci_high)
+
+
+@dataclass(frozen=True)
+class CrossvalSummary:
+    """The entry's K-fold cross-validation (``metrics.json`` ``crossval``): mean +- SD under one protocol.
+
+    The board shows the patient-level (honest) protocol when the entry has it, else the image-level one,
+    labelled as such.
+    """
+
+    metric: str
+    protocol: str  # "patient" or "image"
+    k: int
+    mean: float
+    sd: float | None
+
+    def text(self, digits: int = 3) -> str:
+        sd = "" if self.sd is None else f" ± {self.sd:.{digits}f}"
+        where = "" if self.protocol == "patient" else ", image-level folds"
+        return f"{self.mean:.{digits}f}{sd} ({self.k}-fold{where})"
+
+
+def signed_interval(iv: Interval | None, digits: int = 3) -> str:
+    """A difference with its interval, sign always shown ("+0.052 [+0.010, +0.094]"); "-" when absent."""
+    if iv is None:
+        return "-"
+    if iv.ci_low is None or iv.ci_high is None:
+        return f"{iv.value:+.{digits}f}"
+    return f"{iv.value:+.{digits}f} [{iv.ci_low:+.{digits}f}, {iv.ci_high:+.{digits}f}]"
 
 
 @dataclass
@@ -120,6 +160,14 @@ class Row:
     library_name: str | None = (
         None  # "timm" when timm alone loads the entry (config.json medzoo.library_name)
     )
+    crossval: CrossvalSummary | None = None  # K-fold mean +- SD of the selected configuration
+    leak: Interval | None = None  # image-level minus patient-level CV mean, with its interval
+
+    def crossval_text(self) -> str:
+        return "-" if self.crossval is None else self.crossval.text()
+
+    def leak_text(self) -> str:
+        return signed_interval(self.leak)
 
 
 @dataclass(frozen=True)
@@ -170,6 +218,16 @@ class Board:
     problems: list[str]
     secondary_metrics: list[str]
     cross_datasets: list[str]
+
+    @property
+    def has_crossval(self) -> bool:
+        """Whether any row has a cross-validation result (the views add its column only then)."""
+        return any(r.crossval is not None for r in self.rows)
+
+    @property
+    def has_leak(self) -> bool:
+        """Whether any row measured the leak (image-level vs patient-level protocol)."""
+        return any(r.leak is not None for r in self.rows)
 
     @property
     def data_kinds(self) -> list[str]:
@@ -303,7 +361,45 @@ def read_row(ref: EntryRef, *, zoo: Location) -> Row:
         labels=list(files.config.label_names),
         sweep=_sweep_trial(files.search),
         library_name=meta.library_name,
+        crossval=_crossval(doc),
+        leak=_leak(doc, where=where),
     )
+
+
+def _crossval(doc: EntryMetrics) -> CrossvalSummary | None:
+    """The honest (patient-level) protocol's mean +- SD when present, else the image-level one."""
+    cv = doc.crossval
+    if cv is None:
+        return None
+    by = {p.protocol: p for p in cv.protocols if p.mean is not None}
+    chosen = by.get("patient") or by.get("image")
+    if chosen is None:
+        return None
+    return CrossvalSummary(metric=cv.metric, protocol=chosen.protocol, k=cv.k, mean=chosen.mean, sd=chosen.sd)
+
+
+def _leak(doc: EntryMetrics, *, where: str) -> Interval | None:
+    gap = doc.crossval.leak if doc.crossval is not None else None
+    return Interval.of_optional(gap and _GapView(gap), where=f"{where} crossval.leak")
+
+
+@dataclass(frozen=True)
+class _GapView:
+    """A ``LeakGap`` seen as an interval (``difference`` is its value)."""
+
+    gap: Any
+
+    @property
+    def value(self) -> float | None:
+        return self.gap.difference
+
+    @property
+    def ci_low(self) -> float | None:
+        return self.gap.ci_low
+
+    @property
+    def ci_high(self) -> float | None:
+        return self.gap.ci_high
 
 
 def _cross(doc: EntryMetrics, *, where: str) -> dict[str, Interval]:

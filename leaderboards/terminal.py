@@ -97,6 +97,10 @@ def _columns(board: Board, wide: bool) -> list[tuple[str, Any]]:
         ("model", lambda r: r.model if r.model == r.entry_id else f"{r.model}\n{r.entry_id}"),
         (f"{board.primary_metric} [95% CI]", lambda r: fmt.interval(r.primary)),
     ]
+    if board.has_crossval:
+        cols.append(("CV mean ± SD", lambda r: r.crossval_text()))
+    if board.has_leak:
+        cols.append(("leak: image − patient [95% CI]", lambda r: r.leak_text()))
     if wide:
         cols.insert(2, ("architecture", lambda r: r.architecture))
         cols += [(m, _metric(m)) for m in board.secondary_metrics]

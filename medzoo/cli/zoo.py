@@ -1,4 +1,4 @@
-"""Zoo commands: ``medzoo publish|pull|predict`` and the ``medzoo zoo`` group (list, families).
+"""Zoo commands: ``medzoo publish|pull|predict|evaluate`` and the ``medzoo zoo`` group (list, families).
 
 Each command is a plain function over one library call (registered in ``register``);
 the families command and the zoo commands are maintained separately.
@@ -90,6 +90,29 @@ def publish_command(
 
     for entry in publish(run, top=top, zoo=resolve_zoo(zoo, storage), name=name, data_kind=data_kind):
         console().print(f"published {entry}", markup=False)
+
+
+def evaluate_command(
+    entry: str = typer.Argument(
+        ..., help="The published entry: <dataset>/<name>, or <dataset>/<name>@rN for one revision."
+    ),
+    prepared: str = typer.Argument(..., help="A prepared folder of another dataset with the same classes."),
+    zoo: str | None = ZooOption,
+    storage: str | None = StorageOption,
+    train_prepared: str | None = typer.Option(
+        None,
+        "--train-prepared",
+        help="The entry's training set (prepared folder); default: the one its run recorded.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals."),
+) -> None:
+    """Evaluate an entry on another dataset (duplicates of its training images removed); writes a new revision."""
+    from medzoo.zoo.entries.evaluate import describe, evaluate_entry
+
+    where = resolve_zoo(zoo, storage)
+    new = evaluate_entry(entry=entry, prepared=prepared, zoo=where, train_prepared=train_prepared, seed=seed)
+    console().print(f"published {new}", markup=False)
+    console().print(describe(new, zoo=where), markup=False)
 
 
 def _metric_cell(r) -> str:
@@ -258,10 +281,11 @@ def predict_command(
 
 
 def register(app: typer.Typer) -> None:
-    """``medzoo publish|pull|predict`` at the top level; ``medzoo zoo list|push|families`` in the group."""
+    """``medzoo publish|pull|predict|evaluate`` at the top level; ``medzoo zoo list|push|families`` in the group."""
     app.command("publish")(publish_command)
     app.command("pull")(pull_command)
     app.command("predict")(predict_command)
+    app.command("evaluate")(evaluate_command)
     zoo_app.command("list")(list_command)
     zoo_app.command("push")(push_command)
     app.add_typer(zoo_app, name="zoo")

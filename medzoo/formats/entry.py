@@ -280,6 +280,8 @@ class MetricBlock:
     split: str | None = None
     removed_duplicates: int | None = None
     primary_metric: str | None = None
+    #: a patient-level vote: how many patients the metrics rest on (``n`` counts the voted rows, one per patient)
+    n_patients: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

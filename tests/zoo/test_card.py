@@ -157,3 +157,42 @@ def test_real_data_card_has_no_phantom_banner_and_no_reported_rows_is_said():
     text = _card(config=cfg, reported=[]).text
     assert "Phantom data" not in text
     assert "report no numbers" in text
+
+
+def test_card_shows_crossval_folds_means_and_the_leak_with_its_interval():
+    from medzoo.formats.run import CrossvalResult, FoldResult, LeakGap, ProtocolResult
+
+    def protocol(name, values):
+        folds = tuple(
+            FoldResult(fold=k, value=v, n_test=30, n_patients=6, epochs=4) for k, v in enumerate(values)
+        )
+        return ProtocolResult(protocol=name, folds=folds, mean=sum(values) / len(values), sd=0.02)
+
+    cv = CrossvalResult(
+        trial_id="t0001",
+        metric="<i>accuracy</i>",
+        k=2,
+        protocols=(protocol("patient", (0.70, 0.74)), protocol("image", (0.88, 0.90))),
+        leak=LeakGap(metric="accuracy", difference=0.17, ci_low=0.12, ci_high=0.22),
+    )
+    metrics = {**copy.deepcopy(METRICS), "crossval": cv.to_dict()}
+    text = str(_card(metrics=metrics))
+    assert "## Cross-validation (2 folds, &lt;i&gt;accuracy&lt;/i&gt;)" in text and "<i>" not in text
+    assert "| honest protocol (patient-level folds) | 0.7200 ± 0.0200 |" in text
+    assert "| paper protocol (image-level folds) | 0.8900 ± 0.0200 |" in text
+    assert "| paper protocol (image-level folds) | 1 | 0.9000 | 30 | 6 | 4 |" in text
+    assert (
+        "paper protocol (image-level) 0.8900 vs honest protocol (patient-level) 0.7200: difference +0.1700, "
+        "95 % CI [+0.1200, +0.2200]"
+    ) in text
+    assert "Cross-validation" not in str(_card())
+
+
+def test_card_says_how_many_patients_a_patient_level_vote_rests_on():
+    level = {
+        "n": 11,
+        "n_patients": 11,
+        "metrics": {"accuracy": {"value": 0.8, "ci_low": 0.6, "ci_high": 1.0}},
+    }
+    text = str(_card(metrics={**copy.deepcopy(METRICS), "patient_level": level}))
+    assert "### Patient level" in text and "rest on **11 patients**" in text

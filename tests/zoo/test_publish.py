@@ -140,3 +140,33 @@ def test_publish_refuses_bad_runs(tiny_run, tmp_path):
     with pytest.raises(ZooError, match=r"\['t0001'\] have no test_metrics.json"):
         publish(run, top=2, zoo=tmp_path / "zoo")
     assert not (tmp_path / "zoo").exists() or store.list(zoo=tmp_path / "zoo") == []
+
+
+def test_publish_carries_the_runs_crossval_json_to_metrics_card_and_board(tiny_run, tmp_path):
+    """A run with crossval.json (written by hand here, as `medzoo crossval` writes it) publishes its folds."""
+    from medzoo.formats.entry import EntryMetrics
+    from medzoo.formats.run import CrossvalResult, FoldResult, LeakGap, ProtocolResult
+    from medzoo.leaderboards import table
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    folds = tuple(FoldResult(fold=k, value=0.6 + k / 20, n_test=20, n_patients=4, epochs=3) for k in range(3))
+    record = CrossvalResult(
+        trial_id="t0000",
+        metric="accuracy",
+        k=3,
+        protocols=(
+            ProtocolResult(protocol="patient", folds=folds, mean=0.65, sd=0.05),
+            ProtocolResult(protocol="image", folds=folds, mean=0.8, sd=0.04),
+        ),
+        leak=LeakGap(metric="accuracy", difference=0.15, ci_low=0.05, ci_high=0.25),
+    )
+    record.write(run)
+    zoo = tmp_path / "zoo"
+    [entry] = publish(run, top=1, zoo=zoo, gradcam_images=8, overlays_per_class=1, faithfulness_images=2)
+    folder = store.resolve_entry(entry, zoo=zoo).path
+    assert EntryMetrics.read(folder).crossval == record
+    card = (folder / "README.md").read_text()
+    assert "## Cross-validation (3 folds, accuracy)" in card and "difference +0.1500" in card
+    row = table("figshare-brain", zoo=zoo).rows[0]
+    assert row.crossval_text() == "0.650 ± 0.050 (3-fold)" and row.leak_text() == "+0.150 [+0.050, +0.250]"

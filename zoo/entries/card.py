@@ -244,6 +244,12 @@ def _per_class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _patients(level: dict[str, Any]) -> str:
+    """How many patients a patient-level vote rests on (``n_patients``; a vote's ``n`` counts patients)."""
+    n = level.get("n_patients", level.get("n"))
+    return "n/a" if n is None else str(n)
+
+
 def _cross_rows(metrics: dict[str, Any], primary: str) -> list[dict[str, Any]]:
     rows = []
     for ds, block in (metrics.get("cross_dataset") or {}).items():
@@ -257,6 +263,55 @@ def _cross_rows(metrics: dict[str, Any], primary: str) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+#: how the card names the two split protocols of a cross-validation
+PROTOCOL_TITLES = {
+    "patient": "honest protocol (patient-level folds)",
+    "image": "paper protocol (image-level folds)",
+}
+
+
+def _signed(v: Any) -> str:
+    return "n/a" if v is None else f"{v:+.4f}"
+
+
+def _crossval(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's cross-validation section: per-fold rows, mean +- SD per protocol, and the leak line."""
+    cv = metrics.get("crossval")
+    if not cv:
+        return None
+    protocols = [
+        {
+            "title": PROTOCOL_TITLES.get(p["protocol"], md(p["protocol"])),
+            "mean_sd": f"{_fmt(p.get('mean'))} ± {_fmt(p.get('sd'))}",
+            "folds": [
+                {k: _fmt(f.get(k)) for k in ("fold", "value", "n_test", "n_patients", "epochs")}
+                for f in p["folds"]
+            ],
+        }
+        for p in cv["protocols"]
+    ]
+    leak, means = cv.get("leak"), {p["protocol"]: p.get("mean") for p in cv["protocols"]}
+    leak_line = None
+    if leak:
+        ci = (
+            "n/a"
+            if leak.get("ci_low") is None or leak.get("ci_high") is None
+            else f"[{_signed(leak['ci_low'])}, {_signed(leak['ci_high'])}]"
+        )
+        leak_line = (
+            f"paper protocol (image-level) {_fmt(means.get('image'))} vs honest protocol (patient-level) "
+            f"{_fmt(means.get('patient'))}: difference {_signed(leak.get('difference'))}, 95 % CI {ci} "
+            f"({md(leak.get('metric', cv['metric']))}, image minus patient)"
+        )
+    return {
+        "metric": md(cv["metric"]),
+        "k": cv["k"],
+        "trial_id": md(cv.get("trial_id", "")),
+        "protocols": protocols,
+        "leak": leak_line,
+    }
 
 
 _GRADCAM_ROWS = (
@@ -346,6 +401,8 @@ def _evidence_fields(
         metric_rows=_interval_rows(metrics["metrics"], primary),
         per_class_rows=_per_class_rows(metrics),
         patient_level_rows=_interval_rows((metrics.get("patient_level") or {}).get("metrics", {}), primary),
+        patient_n=_patients(metrics.get("patient_level") or {}),
+        crossval=_crossval(metrics),
         cross_rows=_cross_rows(metrics, primary),
         cam_layer=md(cam.get("target_layer", med.get("cam_layer", ""))),
         gradcam_rows=_gradcam_rows(cam),

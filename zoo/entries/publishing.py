@@ -23,7 +23,7 @@ import numpy as np
 
 from medzoo.errors import FormatError, StorageError, ZooError
 from medzoo.formats.entry import EntryConfig, EntryMetrics, SearchProvenance
-from medzoo.formats.run import BestTrial, RunInfo, TrialRecord, read_results
+from medzoo.formats.run import BestTrial, CrossvalResult, RunInfo, TrialRecord, read_results
 from medzoo.storage import Location, location
 from medzoo.zoo.entries import store
 
@@ -201,7 +201,8 @@ def _data_kind(explicit: str | None, dataset_info: dict[str, Any]) -> str:
     return kind
 
 
-def _dataset_facts(dataset_id: str) -> dict[str, Any]:
+def dataset_facts(dataset_id: str) -> dict[str, Any]:
+    """What the card says about the dataset (title, modality, citation, licence, notes, channels)."""
     from medzoo import datasets
     from medzoo.errors import UnknownNameError
 
@@ -376,7 +377,14 @@ def _cam_settings(model, trial: _Trial) -> tuple[str, str | None]:
 
 
 def _base_metrics(trial: _Trial, model, pcfg: dict[str, Any]) -> dict[str, Any]:
+    """test_metrics.json, plus complexity, the patients a vote rests on, and the run's crossval.json."""
     metrics = _read_json(trial.folder / "test_metrics.json", root=trial.run)
+    level = metrics.get("patient_level")
+    if isinstance(level, dict) and "n_patients" not in level and isinstance(level.get("n"), int):
+        level["n_patients"] = level["n"]  # a patient-level vote scores one row per patient
+    crossval = trial.run / CrossvalResult.FILENAME
+    if crossval.exists():
+        metrics["crossval"] = _read_record(CrossvalResult, crossval, trial.run).to_dict()
     cpath = trial.folder / "complexity.json"
     if cpath.exists():
         metrics["complexity"] = _read_json(cpath, root=trial.run)
@@ -524,12 +532,51 @@ def _write_evidence(
             entry["input"] = f"gradcam/inputs/{Path(o['file']).name}"
             (tmp / entry["input"]).write_bytes(encode_png(inputs[o["file"]]))
         index.append(entry)
-        caption = (
-            f"Grad-CAM for {o['true']} (predicted {o['pred']}, p={o['prob']:.2f}; test row {o['index']})"
-        )
-        overlays.append({"file": o["file"], "caption": caption})
+        overlays.append({"file": o["file"], "caption": overlay_caption(o)})
     atomic_write_json(tmp / "gradcam" / "index.json", index)
     return plot_list, overlays
+
+
+def overlay_caption(overlay: dict[str, Any]) -> str:
+    o = overlay
+    return (
+        f"Grad-CAM for {o['true']} (predicted {o['pred']}, p={float(o['prob']):.2f}; test row {o['index']})"
+    )
+
+
+#: the plots a revision may hold, with their card titles
+PLOT_TITLES = (
+    ("plots/confusion_matrix.png", "confusion matrix"),
+    ("plots/roc.png", "ROC curves"),
+    ("plots/training_curves.png", "training curves"),
+)
+
+
+def card_evidence(folder: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(plots, overlays) for the card of a revision folder built locally (e.g. a copy of an earlier one)."""
+    plots = [{"title": title, "file": rel} for rel, title in PLOT_TITLES if (folder / rel).is_file()]
+    index = folder / "gradcam" / "index.json"
+    if not index.is_file():
+        return plots, []
+    where = location(folder)
+    try:
+        rows = json.loads((where / "gradcam" / "index.json").read_text(max_bytes=8 << 20, root=where))
+        overlays = [{"file": str(o["file"]), "caption": overlay_caption(o)} for o in rows]
+    except (StorageError, FormatError) as exc:
+        raise ZooError(exc.message, fix=exc.fix) from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ZooError(
+            f"{index}: must be a JSON list of overlays (file, true, pred, prob, index); it is not ({exc})"
+        ) from None
+    bad = [
+        o["file"] for o in overlays if not o["file"].startswith("gradcam/") or ".." in o["file"].split("/")
+    ]
+    if bad:
+        raise ZooError(f"{index}: overlay files must lie under gradcam/, found {bad[:3]}")
+    missing = [o["file"] for o in overlays if not (folder / o["file"]).is_file()]
+    if missing:
+        raise ZooError(f"{index} lists overlays that are not in the revision: {missing[:3]}")
+    return plots, overlays
 
 
 def _publish_trial(
@@ -559,7 +606,7 @@ def _publish_trial(
         {**metrics_data, "gradcam": report.metrics}, where=f"metrics.json of {trial_id}"
     )
     kind = _data_kind(opts.data_kind, trial.dataset_info)
-    facts = _dataset_facts(trial.dataset_id)
+    facts = dataset_facts(trial.dataset_id)
     search = _search_block(sel, trial_id, trial.record)
     home = store.entry_home(zoo, store.EntryRef(trial.dataset_id, name))
     entry_id = f"{trial.dataset_id}/{name}"
