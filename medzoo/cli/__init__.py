@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from medzoo.cli import campaign, cluster, datasets, leaderboard, quickstart, search, zoo
+from medzoo.cli import campaign, cluster, crossval, datasets, leaderboard, quickstart, search, zoo
 from medzoo.errors import MedzooError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(datasets.app, name="datasets")
 search.register(app)
 zoo.register(app)
+crossval.register(app)
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(cluster.app, name="cluster")
 campaign.register(app)
