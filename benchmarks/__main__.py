@@ -8,6 +8,7 @@ printed at the end (and written to ``benchmarks/results/summary.json``).
     python -m benchmarks --list          # the benchmarks' names
     python -m benchmarks --quick         # tiny sizes, 1 repeat: checks that each benchmark runs
     python -m benchmarks bench_startup bench_trial --repeats 5
+    python -m benchmarks --only trial,loader --repeat 3    # a subset by short name, medians of 3 runs
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def names() -> list[str]:
     return sorted(n for n in found if n.startswith("bench_")) + (["gpu"] if "gpu" in found else [])
 
 
+def _full_name(short: str) -> str:
+    """``trial`` -> ``bench_trial``; ``gpu`` and full names stay as they are."""
+    short = short.strip()
+    return short if short in names() or short.startswith("bench_") else f"bench_{short}"
+
+
 def run_one(name: str, opts: Options) -> list[Ratio]:
     mod = importlib.import_module(f"benchmarks.{name}")
     print(f"== {name} ({load()}) ==", flush=True)
@@ -47,15 +54,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (a smoke check)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per ratio (median); default 3")
+    parser.add_argument(
+        "--repeats", "--repeat", type=int, default=None, help="runs per ratio (median); default 3"
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated benchmarks, with or without 'bench_' (trial,loader)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(names()))
         return 0
-    unknown = sorted(set(args.names) - set(names()))
+    chosen = [*args.names, *(_full_name(n) for n in args.only.split(",") if n.strip())]
+    unknown = sorted(set(chosen) - set(names()))
     if unknown:
         print(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names())}")
         return 2
+    if args.repeats is not None and args.repeats < 1:
+        print(f"error: --repeat must be at least 1, got {args.repeats}")
+        return 2
+    args.names = list(dict.fromkeys(chosen))
     summary: list[Ratio] = []
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="medzoo-bench-") as tmp:

@@ -7,7 +7,7 @@ deterministic for its config and seed, so a trial stopped at epoch k would have
 seen exactly the first k values).
 
 1. ASHA, configured as ``medzoo sweep --scheduler asha`` configures Ray's
-   ``ASHAScheduler`` (grace period epochs // 4, reduction factor 2, max_t epochs)
+   ``ASHAScheduler`` (grace period epochs // 3, reduction factor 2, max_t epochs)
    and replayed with its asynchronous rule (a trial continues past a rung when its
    result is not below the rung's (1 - 1/rf) quantile so far), one trial at a time:
    the epochs it spends until its best is within 0.5 point of the best
@@ -61,7 +61,7 @@ def sample(rng: np.random.Generator) -> dict[str, Any]:
 
 def asha_epochs(curves: list[list[float]], *, target: float, epochs: int, rf: int = 2) -> int | None:
     """Epochs spent (trials in order, one at a time) until the best seen is >= target; None if never."""
-    grace = max(1, epochs // 4)
+    grace = max(1, epochs // 3)  # as medzoo.search.sweep configures ASHA
     rungs = [r for r in (grace * rf**k for k in range(10)) if r < epochs]
     recorded: dict[int, list[float]] = {r: [] for r in rungs}
     spent, best = 0, -math.inf

@@ -13,21 +13,31 @@ def render_summary(summary: dict[str, Any], con: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"medzoo quickstart: {summary['wall_s']:.0f} s (test split, 95% bootstrap CI)")
-    for col in ("dataset", "best model", "metric", "value [95% CI]", "params", "GMACs", "CAM pointing"):
+    columns = ("dataset", "selected", "metric", "value [95% CI]", "chance", "above", "board", "GMACs")
+    for col in (*columns, "CAM"):
         table.add_column(col, no_wrap=True)
     for r in summary["rows"]:
         ci = f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r.get("ci_low") is not None else ""
-        params = "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}M"
         table.add_row(
             r["dataset"],
             r["entry"].split("/", 1)[-1],
             r["primary_metric"],
             f"{_fmt(r['value'])}{ci}",
-            params,
+            _fmt(r.get("chance"), 2),
+            "yes" if r.get("above_chance") else "no",
+            str(r.get("board_rows", r.get("entries", 1))),
             _fmt(r.get("gmacs"), 4),
             _fmt(r.get("pointing_game"), 2),
         )
     con.print(table)
+    for r in summary["rows"]:
+        x = r.get("cross_dataset")
+        if x:
+            ci = f" [{_fmt(x['ci_low'])}, {_fmt(x['ci_high'])}]" if x.get("ci_low") is not None else ""
+            con.print(
+                f"{r['dataset']} -> {x['dataset']}: {r['primary_metric']} {_fmt(x['value'])}{ci} on "
+                f"{x['n']} test images ({x['removed_duplicates']} duplicates of the training set removed)"
+            )
     con.print("Data are phantoms: these numbers test the pipeline, not medicine.")
     zoo, site = summary["zoo"], summary["site"]
     lines = [

@@ -306,6 +306,13 @@ class CampaignRunner:
     def __enter__(self) -> CampaignRunner:
         return self
 
+    def run_location(self, name: str) -> Any:
+        """Where sweep ``name``'s run folder lives: ``<storage>/runs/<name>`` or ``<out>/runs/<name>``."""
+        from medzoo.storage import location
+
+        root = location(self.storage) if self.storage else location(self.out)
+        return root / "runs" / name
+
     def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
         if kind is KeyboardInterrupt and self.pending:  # Ctrl-C while the caller prepared more data
             self._stop_gracefully()
@@ -379,11 +386,12 @@ class CampaignRunner:
         outcomes = tuple(
             _publish(p, out=self.out, zoo=zoo, state=self.state, log=self.log) for p in self.plans
         )
-        site_path = None
-        if site is not None:
-            built = _stage(self.state, "site", self.log, lambda: {"site": str(_build_site(zoo, site))})
-            site_path = built["site"]
+        site_path = self.build_site(zoo=zoo, site=site) if site is not None else None
         return CampaignResult(sweeps=outcomes, site=site_path, wall_s=round(time.monotonic() - self.t0, 1))
+
+    def build_site(self, *, zoo: Any, site: Path) -> str:
+        """Build the boards' site from ``zoo`` (once: a campaign run again skips it)."""
+        return _stage(self.state, "site", self.log, lambda: {"site": str(_build_site(zoo, site))})["site"]
 
 
 class CampaignError(MedzooError):
@@ -487,12 +495,16 @@ def _publish(
 
     swept = state.done(f"{plan.name}/sweep") or {}
     run_dir = swept.get("run", str(out / "runs" / plan.name))
-    published = _stage(
-        state,
-        f"{plan.name}/publish",
-        log,
-        lambda: {"entries": [str(e) for e in zoo_api.publish(run_dir, top=plan.publish_top, zoo=zoo)]},
-    )
+
+    def publish() -> dict[str, Any]:
+        top = _publishable(run_dir, plan.publish_top)
+        if top < plan.publish_top:
+            log(
+                f"  {plan.name}: {top} trial(s) finished and tested, so {top} of {plan.publish_top} published"
+            )
+        return {"entries": [str(e) for e in zoo_api.publish(run_dir, top=top, zoo=zoo)]}
+
+    published = _stage(state, f"{plan.name}/publish", log, publish)
     return SweepOutcome(
         name=plan.name,
         run=run_dir,
@@ -500,6 +512,22 @@ def _publish(
         best_trial=swept.get("best_trial"),
         seconds=swept.get("seconds"),
     )
+
+
+def _publishable(run: str, want: int) -> int:
+    """How many of the run's top ``want`` trials can be published: ranked and evaluated on test.
+
+    A sweep stopped by its time budget may have fewer finished trials than the campaign asked
+    to publish; publishing what there is beats failing the whole campaign at its last step.
+    """
+    from medzoo.formats.run import RunInfo, read_results
+
+    frame = read_results(run)
+    column = f"test_{RunInfo.read(run).primary_metric}"
+    if "rank" not in frame.columns or column not in frame.columns:
+        return want  # let publish say what is missing
+    tested = int((frame["rank"].notna() & frame[column].notna()).sum())
+    return max(1, min(want, tested))
 
 
 def _build_site(zoo: Any, site: Path) -> Path:
@@ -511,72 +539,13 @@ def _build_site(zoo: Any, site: Path) -> Path:
 # -- progress a person reads --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class SweepProgress:
-    """One sweep at one moment: how many trials ran, how far, the best validation value so far."""
-
-    name: str
-    started: int
-    finished: int
-    best: float | None
-    best_trial: str | None
-    done: bool
-
-
-def sweep_progress(plan: SweepPlan, *, run_dir: Path, done: bool) -> SweepProgress:
-    """Read a sweep's progress from Tune's per-trial ``result.json`` lines (JSON, never pickles)."""
-    tune_dir = run_dir / "tune"
-    started = finished = 0
-    best: float | None = None
-    best_trial = None
-    trials = sorted(p for p in tune_dir.iterdir() if p.is_dir()) if tune_dir.is_dir() else []
-    for trial in trials:
-        lines = _result_lines(trial / "result.json")
-        if not lines:
-            continue
-        started += 1
-        finished += bool(lines[-1].get("done"))
-        for line in lines:
-            value = line.get("val_metric")
-            if isinstance(value, int | float) and (best is None or value > best):
-                best, best_trial = float(value), trial.name
-    return SweepProgress(
-        name=plan.name,
-        started=started,
-        finished=started if done else finished,
-        best=best,
-        best_trial=best_trial,
-        done=done,
-    )
-
-
-def _result_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file() or path.is_symlink():
-        return []
-    lines = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            item = json.loads(raw)
-        except ValueError:
-            continue  # the line Tune is writing right now
-        if isinstance(item, dict):
-            lines.append(item)
-    return lines
-
-
-def format_progress(p: SweepProgress, *, plan: SweepPlan, elapsed_s: float) -> str:
-    best = f"best val {p.best:.3f} ({p.best_trial})" if p.best is not None else "no epoch yet"
-    if p.done:
-        left = "done"
-    elif plan.time_budget_s:
-        left = f"{max(0.0, plan.time_budget_s - elapsed_s):.0f} s left"
-    else:
-        left = "no time budget"
-    return f"  {plan.name:<16} trials {p.started}/{plan.samples} started, {p.finished} ended; {best}; {left}"
-
-
 class _Progress:
-    """A thread that logs one line per sweep whenever something changed (at most every ``every_s``)."""
+    """A thread that logs one line per sweep whenever it changed (checked every ``every_s``).
+
+    Each sweep's driver writes ``RUN/progress.json`` (:mod:`medzoo.search.progress`); it is read
+    through :mod:`medzoo.storage`, so the lines work the same for runs in a bucket. Tune's own
+    trial tables go to ``<out>/logs/<name>.log``, never to the terminal.
+    """
 
     def __init__(self, runner: CampaignRunner, *, every_s: float) -> None:
         self.runner, self.every_s = runner, every_s
@@ -597,14 +566,15 @@ class _Progress:
             self._report()
 
     def _report(self) -> None:
+        from medzoo.search.progress import format_line, read_progress
+
         runner = self.runner
         for plan in list(runner.plans):
             done = runner.state.done(f"{plan.name}/sweep") is not None
-            try:
-                p = sweep_progress(plan, run_dir=runner.out / "runs" / plan.name, done=done)
-            except OSError:
-                continue  # a folder Tune is renaming right now; the next round reads it
-            line = format_progress(p, plan=plan, elapsed_s=time.monotonic() - runner.t0)
+            p = read_progress(runner.run_location(plan.name))
+            if p is None and done:
+                continue  # finished in an earlier run of the campaign: nothing new to say
+            line = format_line(plan.name, p, done=done)
             key = line.rsplit(";", 1)[0]
             if self.last.get(plan.name) != key:
                 self.last[plan.name] = key

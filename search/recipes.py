@@ -118,6 +118,22 @@ class Recipe:
         d = self.point.to_dict()
         return {k: d[k] for k, p in self.space.items() if p.kind != "grid"}
 
+    def points_to_evaluate(self) -> list[dict[str, Any]]:
+        """What the searcher evaluates first: the study's point; at smoke scale, also each other family.
+
+        Why: a smoke sweep has a handful of trials, and a sampler left alone may spend them all on
+        one family, so its board would compare nothing. Seeding the study's point with every family
+        of the smoke space puts each architecture on the board once before the search explores.
+        """
+        first = self.point_to_evaluate()
+        if not first:
+            return []
+        points = [first]
+        family = self.space.get("family")
+        if self.is_smoke and family is not None and family.kind == "choice" and "family" in first:
+            points += [{**first, "family": f} for f in family.values if f != first["family"]]
+        return points
+
 
 def _param(name: str, spec: Any, *, where: str) -> Param:
     where = f"{where}: space.{name}"

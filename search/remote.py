@@ -26,7 +26,6 @@ from medzoo.storage import Location, check_reachable, location
 
 if TYPE_CHECKING:
     from medzoo.search.evaluation import TestJob
-    from medzoo.search.signing import SigningKey
 
 #: what a test evaluation writes into its trial folder
 EVAL_OUTPUTS = ("test_metrics.json", "test_outputs.npz")
@@ -235,37 +234,6 @@ class RunStore:
 
         fs, path = self.tune.filesystem()
         return bool(self.tune.exists()) and tune.Tuner.can_restore(path, storage_filesystem=fs)
-
-    def sign_state(self, key: SigningKey) -> dict[str, str]:
-        """Sign Tune's state files in storage (e.g. ``tuner.pkl``, written there directly)."""
-        import tempfile
-
-        from medzoo.search.signing import SIGNATURES, sign_folder
-
-        with tempfile.TemporaryDirectory(prefix="medzoo-sign-") as tmp:
-            self._fetch_state(Path(tmp))
-            macs = sign_folder(tmp, key)
-            if (Path(tmp) / SIGNATURES).is_file():
-                (self.tune / SIGNATURES).write_bytes((Path(tmp) / SIGNATURES).read_bytes())
-        return macs
-
-    def verify_state(self, key: SigningKey) -> None:
-        """Refuse Tune state in storage that the user's key did not sign (before anything is unpickled)."""
-        import tempfile
-
-        from medzoo.search.signing import verify_folder
-
-        with tempfile.TemporaryDirectory(prefix="medzoo-verify-") as tmp:
-            self._fetch_state(Path(tmp))
-            verify_folder(tmp, key)
-
-    def _fetch_state(self, into: Path) -> None:
-        """Download what :func:`medzoo.search.signing.state_files` covers: top-level files and pickles."""
-        if not self.tune.exists():
-            return
-        for rel, src in self.tune.walk():
-            if "/" not in rel or rel.endswith(".pkl"):
-                atomic_write_bytes(into / rel, src.read_bytes())
 
 
 # -- where a sweep's run and data live -----------------------------------------------------------

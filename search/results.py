@@ -153,18 +153,78 @@ def _row(result: Any, out: Path) -> dict[str, Any]:
     return row
 
 
-def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Trials eligible for selection, best first: validation metric, then fewer GMACs."""
+def _ranked(
+    rows: list[dict[str, Any]], *, val_sizes: dict[str | None, int] | None = None
+) -> list[dict[str, Any]]:
+    """Trials eligible for selection in the order they are tested and published.
+
+    1. The selected trial: the cheapest (fewest GMACs) of those whose validation value lies within
+       one standard error of the highest (the one-standard-error rule of Breiman et al., CART 1984;
+       Hastie, Tibshirani and Friedman, ESL 7.10). Why: on a validation split of a few dozen images
+       the top values differ by noise, and the highest is then the luckiest, not the best; among
+       models that validation cannot tell apart, the cheaper one is the safer choice.
+       ``val_sizes`` (validation rows per sequence, None: all) gives each value's binomial error.
+    2. Then the best (by validation) trial of each family not yet listed, best first, so that the
+       top entries of a sweep compare architectures instead of repeating one.
+    3. Then the rest, by validation, ties to the cheaper model.
+    """
     ok = [
         r for r in rows if r["status"] == "TERMINATED" and r["has_weights"] and _finite(r.get("val_metric"))
     ]
-    return sorted(ok, key=lambda r: (-r["val_metric"], r.get("gmacs") or math.inf))
+    by_value = sorted(ok, key=lambda r: (-r["val_metric"], _cost(r)))
+    if not by_value:
+        return []
+    top = by_value[0]
+    n = (val_sizes or {}).get(_sequence(top)) or 0
+    v = min(max(float(top["val_metric"]), 0.0), 1.0)
+    se = math.sqrt(v * (1 - v) / n) if n > 0 else 0.0
+    tied = [r for r in by_value if r["val_metric"] >= top["val_metric"] - se]
+    chosen = min(tied, key=lambda r: (_cost(r), -r["val_metric"]))
+    order = [chosen]
+    families = {_family(chosen)}
+    for r in by_value:
+        if r is not chosen and _family(r) not in families:
+            order.append(r)
+            families.add(_family(r))
+    return order + [r for r in by_value if all(r is not o for o in order)]
+
+
+def _cost(row: dict[str, Any]) -> float:
+    g = row.get("gmacs")
+    return float(g) if _finite(g) else math.inf
+
+
+def _family(row: dict[str, Any]) -> Any:
+    return row.get("config.family")
+
+
+def _sequence(row: dict[str, Any]) -> str | None:
+    seq = row.get("config.sequence")
+    return seq if isinstance(seq, str) and seq else None
+
+
+def validation_sizes(
+    prepared: Path, *, limit: int | None, sequences: set[str | None]
+) -> dict[str | None, int]:
+    """Validation rows a trial saw, per sequence (None: all rows), as the trials' loaders open them."""
+    from medzoo import datasets
+
+    try:
+        manifest = datasets.read_manifest(prepared)
+    except Exception:  # noqa: BLE001 - without the sizes, selection falls back to the highest value
+        return {}
+    val = manifest[manifest["split"] == "val"]
+    sizes: dict[str | None, int] = {}
+    for seq in sequences:
+        rows = val if seq is None or "sequence" not in val.columns else val[val["sequence"] == seq]
+        sizes[seq] = min(len(rows), limit) if limit else len(rows)
+    return sizes
 
 
 def _best_per_sequence(ranked: list[dict[str, Any]]) -> dict[str, str]:
     """Multi-sequence datasets: the best trial (on validation) of each sequence."""
     per_sequence: dict[str, str] = {}
-    for r in ranked:
+    for r in sorted(ranked, key=lambda r: (-r["val_metric"], _cost(r))):
         seq = r.get("config.sequence")
         if isinstance(seq, str) and seq and seq not in per_sequence:
             per_sequence[seq] = r["trial_id"]
@@ -273,7 +333,10 @@ def collect(
     from medzoo.search.evaluation import evaluate_jobs_locally, vote_sequences
 
     rows = [_row(result, out) for result in grid]
-    ranked = _ranked(rows)
+    sizes = validation_sizes(
+        prepared, limit=run_info.budget.limit.get("val"), sequences={_sequence(r) for r in rows}
+    )
+    ranked = _ranked(rows, val_sizes=sizes)
     per_sequence = _best_per_sequence(ranked)
     tests = _test(
         ranked,

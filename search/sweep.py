@@ -34,13 +34,17 @@ from typing import TYPE_CHECKING, Any
 from medzoo.errors import ConfigError, SweepError
 from medzoo.formats.run import RunBudget, RunInfo, RunResources
 from medzoo.search.recipes import Recipe, load_recipe, load_space
-from medzoo.search.signing import SigningKey, sign_folder, verify_folder
+from medzoo.search.signing import SigningKey, sign_stored, verify_or_recover
 from medzoo.search.trainable import SweepSetup, tune_trainable
 
 if TYPE_CHECKING:
     from medzoo.search.datacache import DataRef
     from medzoo.search.evaluation import TestJob
     from medzoo.search.remote import RunStore, RunTarget
+    from medzoo.storage import Location
+
+#: [perf, issue 14] checkpoints kept per trial: also how often (in a trial's checkpoints) Tune's state is saved
+CHECKPOINTS_KEPT = 5
 
 __all__ = ["SweepSpec", "Placement", "SweepSetup", "place", "run", "resume", "tune_trainable"]
 
@@ -297,7 +301,7 @@ def _searcher(spec: SweepSpec, placement: Placement):
     objectives, recipe = spec.objectives, spec.recipe
     metric = list(objectives) if len(objectives) > 1 else objectives[0]
     mode = [OBJECTIVES[o] for o in objectives] if len(objectives) > 1 else OBJECTIVES[objectives[0]]
-    points = [p for p in [recipe.point_to_evaluate()] if p]
+    points = recipe.points_to_evaluate()[: spec.samples]  # Tune would run surplus points beyond num_samples
     grid = [k for k, p in recipe.space.items() if p.kind == "grid"]
     if grid and spec.search == "optuna":
         raise ConfigError(
@@ -337,7 +341,9 @@ def _scheduler(spec: SweepSpec):
             mode="max",
             time_attr="training_iteration",
             max_t=max(epochs, 1),
-            grace_period=max(1, epochs // 4),
+            # a third of the epochs before the first cut: validation on small sets is flat for the
+            # first epochs (a quarter, 2 of 8 smoke epochs, stopped most trials still at chance)
+            grace_period=max(1, epochs // 3),
             reduction_factor=2,
         )
     if spec.scheduler == "pbt":
@@ -367,6 +373,7 @@ def _trainable(spec: SweepSpec, placement: Placement):
     setup = SweepSetup(
         prepared=placement.prepared,
         out=str(placement.run_dir),
+        train_storage=(_tune_location(placement).parent / "train").uri,  # Ray Train runs of DP trials
         limit=dict(spec.recipe.limit),
         cpus_per_trial=spec.cpus_per_trial,
         gpus_per_trial=spec.gpus_per_trial,
@@ -386,13 +393,14 @@ def _trainable(spec: SweepSpec, placement: Placement):
     return tune.with_resources(trainable, resources)
 
 
-def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progress: bool):
+def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progress: bool, metric: str):
     """A fresh Tuner; ``tuner.pkl`` (written at construction) is signed at once."""
     from ray import tune
 
     from medzoo.search.tune_callbacks import FinalErrors, SignState
 
-    signer = SignState(key.path)
+    signer = SignState(key.path, _tune_location(placement).uri)
+    watcher = _progress_writer(spec, placement, metric=metric, echo=progress)
     tuner = tune.Tuner(
         _trainable(spec, placement),
         param_space=spec.recipe.tune_space(),
@@ -400,7 +408,6 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
             search_alg=_searcher(spec, placement),
             scheduler=_scheduler(spec),
             num_samples=spec.samples,
-            time_budget_s=spec.time_budget_s,
             max_concurrent_trials=spec.max_concurrent,
             trial_dirname_creator=_trial_dirname,
             reuse_actors=True,
@@ -410,13 +417,31 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
             storage_path=placement.storage_path,
             storage_filesystem=placement.storage_filesystem,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[signer, FinalErrors()],
+            # [perf, issue 14] Tune forces a save (and medzoo's seal) of its whole state every `num_to_keep`
+            # checkpoints of a trial; trials checkpoint every epoch, so 2 meant a save every other epoch
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+            callbacks=[signer, FinalErrors(), watcher],
+            stop=watcher,  # the time budget (never before a running trial's first epoch)
             verbose=1 if progress else 0,
         ),
     )
     signer.extra = _sign_state(placement, key)
     return tuner
+
+
+def _progress_writer(spec: SweepSpec, placement: Placement, *, metric: str, echo: bool):
+    """The callback and stopper that keeps ``RUN/progress.json`` current and the time budget."""
+    from medzoo.search.progress_tune import SweepWatch
+
+    run_uri = placement.store.remote.uri if placement.store else str(placement.run_dir)
+    return SweepWatch(
+        run_uri=run_uri,
+        name=Path(spec.out).name,
+        samples=spec.samples,
+        metric=metric,
+        time_budget_s=spec.time_budget_s,
+        echo=echo,
+    )
 
 
 def _restored_tuner(spec: SweepSpec, placement: Placement, key: SigningKey):
@@ -440,20 +465,27 @@ def _restored_tuner(spec: SweepSpec, placement: Placement, key: SigningKey):
     local = getattr(tuner, "_local_tuner", None)  # Ray has no public accessor (None under Ray Client)
     for callback in (local.get_run_config().callbacks if local else None) or []:
         if isinstance(callback, SignState):
-            callback.key_path, callback.extra = str(key.path), _sign_state(placement, key)
+            callback.key_path, callback.tune_uri = str(key.path), _tune_location(placement).uri
+            callback.extra = _sign_state(placement, key)
     return tuner
 
 
-def _sign_state(placement: Placement, key: SigningKey) -> dict[str, str]:
-    return placement.store.sign_state(key) if placement.store else sign_folder(placement.tune_dir, key)
+def _tune_location(placement: Placement) -> Location:
+    from medzoo.storage import location
+
+    return placement.store.tune if placement.store else location(placement.tune_dir)
+
+
+def _sign_state(placement: Placement, key: SigningKey) -> dict[str, bytes]:
+    return sign_stored(_tune_location(placement), key)
 
 
 def _verify_state(placement: Placement, key: SigningKey) -> tuple[str, Any]:
-    """Verify Tune's state before anything of it is unpickled; ``(path, filesystem)`` for restore."""
+    """Verify Tune's state (or restore its last sealed generation) before anything of it is unpickled;
+    ``(path, filesystem)`` for restore."""
+    verify_or_recover(_tune_location(placement), key)
     if placement.store is None:
-        verify_folder(placement.tune_dir, key)
         return str(placement.tune_dir), None
-    placement.store.verify_state(key)
     fs, path = placement.store.tune.filesystem()
     return path, fs
 
@@ -639,7 +671,7 @@ def _execute(
         if restore:
             tuner = _restored_tuner(spec, placement, key)
         else:
-            tuner = _new_tuner(spec, placement, key, progress=progress)
+            tuner = _new_tuner(spec, placement, key, progress=progress, metric=run_info.primary_metric)
         pushing = placement.store.pushing() if placement.store else contextlib.nullcontext()
         with _interrupt_watch() as interrupted, pushing:
             grid = tuner.fit()

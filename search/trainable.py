@@ -21,11 +21,14 @@ class SweepSetup:
     """What every trial of a sweep shares (resolved once in the driver, passed to the workers).
 
     ``prepared`` is the prepared set as the trials open it; ``out`` the run
-    folder (the data-parallel trainers keep their Ray Train state under it).
+    folder on the driver; ``train_storage`` the folder or URI in the run's storage
+    where data-parallel trials keep their Ray Train runs (state and checkpoints),
+    reachable from every node (``out/train`` when None).
     """
 
     prepared: str
     out: str
+    train_storage: str | None = None
     limit: dict[str, int] = field(default_factory=dict)
     max_epochs: int | None = None
     cpus_per_trial: float = 1
@@ -47,6 +50,9 @@ def _prepared_here(setup: SweepSetup) -> str:
 
 #: result key: the trial's next failure is final (tune_callbacks.FinalErrors)
 FINAL_ERROR = "medzoo_final_error"
+#: the objectives (sweep.OBJECTIVES) as "no value" in that result: Tune refuses a result that lacks the
+#: metric its searcher or scheduler optimises (and would retry the trial), so the report carries NaN for them
+_NO_VALUE = {"val_metric": float("nan"), "gmacs": float("nan")}
 
 
 def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
@@ -63,7 +69,7 @@ def tune_trainable(config: dict[str, Any], setup: SweepSetup) -> None:
     try:
         _run_trial(config, setup)
     except DataUnreadableError as exc:
-        tune.report({FINAL_ERROR: exc.message})
+        tune.report({FINAL_ERROR: exc.message, **_NO_VALUE})
         raise
 
 
@@ -77,10 +83,10 @@ def _run_trial(config: dict[str, Any], setup: SweepSetup) -> None:
     torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
     cfg = from_dict(dict(config), where="trial config")
     checkpoint = tune.get_checkpoint()
+    if setup.workers_per_trial > 1:  # the workers read it where they run, from storage
+        _data_parallel(cfg.to_dict(), setup, checkpoint)
+        return
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_dir:
-        if setup.workers_per_trial > 1:
-            _data_parallel(cfg.to_dict(), setup, resume_dir)
-            return
 
         def report(metrics: dict[str, Any], folder: Path) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
@@ -95,30 +101,96 @@ def _run_trial(config: dict[str, Any], setup: SweepSetup) -> None:
         )
 
 
-def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume_dir: str | None) -> None:
-    """W data-parallel workers (TorchTrainer) inside one Tune trial, reporting back to Tune."""
+def _data_parallel(config: dict[str, Any], setup: SweepSetup, resume: Any) -> None:
+    """W data-parallel workers (TorchTrainer) inside one Tune trial, reporting back to Tune.
+
+    The Ray Train run lives in the run's storage, named after the Tune trial: when a worker's
+    node is lost, Ray Train gives up at once (``max_failures=0``) and Tune retries the trial as
+    it retries any other; the retried trial's trainer, same name and storage, restores Ray Train's
+    own latest checkpoint (``ray.train.get_checkpoint``), else Tune's (``resume``). Every epoch's
+    checkpoint is also reported to Tune (:func:`_relay_reports`), so the sweep's results read it
+    as they read a single-worker trial's. Unreadable data ends the trial without retries, as for
+    one worker: the worker's :class:`~medzoo.errors.DataUnreadableError` is raised here again.
+    """
+    import threading
+
+    from ray.util.queue import Queue
+
+    from medzoo.storage import location
+
+    fs, _ = location(setup.train_storage or str(Path(setup.out) / "train")).filesystem()
+    reports: Queue = Queue(actor_options={"num_cpus": 0})
+    trainer = _trainer(config, setup, resume, reports)
+    failure: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            trainer.fit()
+        except BaseException as exc:  # re-raised in the trial's thread, below
+            failure.append(exc)
+
+    runner = threading.Thread(target=fit, name="medzoo-data-parallel-fit", daemon=True)
+    runner.start()
+    _relay_reports(reports, runner, filesystem=fs)
+    if failure:
+        raise _data_error(failure[0]) or failure[0]
+
+
+def _trainer(config: dict[str, Any], setup: SweepSetup, resume: Any, reports: Any) -> Any:
+    """The trial's TorchTrainer: its run in the run's storage, named after the trial, no retries of its own."""
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
 
+    from medzoo.search.tune_callbacks import ReportToTune
+    from medzoo.storage import location
+
+    fs, path = location(setup.train_storage or str(Path(setup.out) / "train")).filesystem()
     use_gpu = setup.gpus_per_trial > 0
     per_worker = {"CPU": setup.cpus_per_trial, **({"GPU": setup.gpus_per_trial} if use_gpu else {})}
-    trainer = TorchTrainer(
+    return TorchTrainer(
         _data_parallel_loop,
-        train_loop_config={"config": config, "setup": setup, "resume_dir": resume_dir},
+        train_loop_config={"config": config, "setup": setup, "resume": resume},
         scaling_config=ScalingConfig(
             num_workers=setup.workers_per_trial, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(
             name=f"train-{tune.get_context().get_trial_id()}",
-            storage_path=str(Path(setup.out) / "train"),
-            callbacks=[TuneReportCallback()],
-            failure_config=FailureConfig(max_failures=setup.max_failures),
+            storage_path=path,
+            storage_filesystem=fs,
+            callbacks=[ReportToTune(reports)],
+            failure_config=FailureConfig(max_failures=0),
         ),
     )
-    trainer.fit()
+
+
+def _relay_reports(reports: Any, runner: Any, *, filesystem: Any) -> None:
+    """``tune.report`` each epoch the trainer reported, with its checkpoint in the run's storage."""
+    from ray import tune
+    from ray.util.queue import Empty
+
+    while True:
+        try:
+            metrics, checkpoint_path = reports.get(timeout=0.5)
+        except Empty:
+            if not runner.is_alive() and reports.empty():
+                return
+            continue
+        checkpoint = tune.Checkpoint(checkpoint_path, filesystem=filesystem) if checkpoint_path else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+
+def _data_error(exc: BaseException) -> BaseException | None:
+    """The DataUnreadableError a worker raised, if that is why the trainer failed."""
+    from medzoo.errors import DataUnreadableError
+
+    for error in (getattr(exc, "worker_failures", None) or {}).values():
+        while error is not None:
+            if isinstance(error, DataUnreadableError):
+                return error
+            error = error.__cause__
+    return None
 
 
 def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
@@ -135,18 +207,14 @@ def _data_parallel_loop(loop_config: dict[str, Any]) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(str(folder)) if rank == 0 else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
-    checkpoint = ray.train.get_checkpoint()
-    with (
-        checkpoint.as_directory()
-        if checkpoint
-        else contextlib.nullcontext(loop_config["resume_dir"]) as resume
-    ):
+    checkpoint = ray.train.get_checkpoint() or loop_config["resume"]
+    with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_from:
         train_trial(
             loop_config["config"],
             prepared=_prepared_here(setup),
             report=report,
             limit=setup.limit,
             max_epochs=setup.max_epochs,
-            resume_from=resume,
+            resume_from=resume_from,
             distributed=True,
         )

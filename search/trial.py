@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -118,6 +116,7 @@ def open_split(
         "mean": mean,
         "std": std,
         "limit": limit,
+        "masks": False,  # training and evaluation read no mask: decoding them doubled the PNG work
     }
     if train and cfg.augment != "none":
         kwargs["augment"] = cfg.augment
@@ -153,8 +152,13 @@ def build_loaders(
     limit: Mapping[str, int] | None = None,
     splits: tuple[str, ...] = ("train", "val"),
     distributed: bool = False,
+    opened: Mapping[str, Dataset] | None = None,
 ) -> dict[str, DataLoader]:
-    """Loaders per split; train is augmented and, with ``balance: sampler``, class-balanced."""
+    """Loaders per split; train is augmented and, with ``balance: sampler``, class-balanced.
+
+    ``opened`` holds splits the caller opened itself (cross-validation's fold views, which need
+    ``targets`` and ``classes``); the others are opened from ``prepared``.
+    """
     limit = limit or {}
     loaders: dict[str, DataLoader] = {}
     common = {
@@ -167,16 +171,20 @@ def build_loaders(
         train = split == "train"
         # a deterministic split in the training process is built once as tensors (no PNG cache needed)
         as_tensors = cfg.num_workers == 0 and not distributed and not (train and cfg.augment != "none")
-        ds = open_split(
-            prepared,
-            split,
-            cfg,
-            image_size=image_size,
-            mean=mean,
-            std=std,
-            limit=limit.get(split),
-            train=train,
-            memory_cache=not as_tensors,
+        ds = (
+            opened[split]
+            if opened and split in opened
+            else open_split(
+                prepared,
+                split,
+                cfg,
+                image_size=image_size,
+                mean=mean,
+                std=std,
+                limit=limit.get(split),
+                train=train,
+                memory_cache=not as_tensors,
+            )
         )
         if as_tensors and len(ds) and fits_memory_cache(len(ds), image_size, workers=0, item_bytes=16):
             ds = TensorSplit(ds)
@@ -484,7 +492,7 @@ class TrialProgress:
     stopped_early: bool = False
 
 
-def _open_loaders(cfg, data, prepared, runtime, *, image_size, mean, std, limit, distributed):
+def _open_loaders(cfg, data, prepared, runtime, *, image_size, mean, std, limit, distributed, opened=None):
     try:
         return build_loaders(
             cfg,
@@ -495,6 +503,7 @@ def _open_loaders(cfg, data, prepared, runtime, *, image_size, mean, std, limit,
             runtime=runtime,
             limit=limit,
             distributed=distributed,
+            opened=opened,
         )
     except DatasetError as exc:
         raise DataUnreadableError(
@@ -510,8 +519,12 @@ def build_trial(
     max_epochs: int | None = None,
     limit: Mapping[str, int] | None = None,
     distributed: bool = False,
+    opened: Mapping[str, Dataset] | None = None,
 ) -> TrialParts:
-    """Model (initialised under the trial's seed), loaders, loss, optimiser, schedule, early stopping."""
+    """Model (initialised under the trial's seed), loaders, loss, optimiser, schedule, early stopping.
+
+    ``opened``: splits already opened by the caller (see :func:`build_loaders`).
+    """
     data = DataInfo.read(prepared)
     runtime = runtime or detect(num_workers=cfg.num_workers)
     with seeded(cfg.seed):
@@ -531,6 +544,7 @@ def build_trial(
         std=std,
         limit=limit,
         distributed=distributed,
+        opened=opened,
     )
     if distributed:
         import ray.train.torch as rtt
@@ -645,8 +659,15 @@ def record_epoch(parts: TrialParts, progress: TrialProgress, row: dict[str, Any]
     progress.stopped_early = parts.stopper.should_stop
 
 
-def report_epoch(parts: TrialParts, progress: TrialProgress, report: Report) -> None:
-    """Hand ``report`` this epoch's result and a complete, resumable checkpoint folder."""
+def report_epoch(
+    parts: TrialParts, progress: TrialProgress, report: Report, folder: ckpt.EpochCheckpoint | None = None
+) -> None:
+    """Hand ``report`` this epoch's result and a complete, resumable checkpoint folder.
+
+    ``folder`` is the trial's :class:`~medzoo.search.checkpoint.EpochCheckpoint`, updated in
+    place epoch after epoch (only what changed is rewritten); without one a folder is made
+    for this epoch alone.
+    """
     row = progress.history[-1]
     done = progress.stopped_early or row["epoch"] == parts.epochs
     state = {
@@ -656,12 +677,35 @@ def report_epoch(parts: TrialParts, progress: TrialProgress, report: Report) -> 
         "resumed_at": progress.resumed_at,
         "stopped_early": progress.stopped_early,
     }
-    folder = Path(tempfile.mkdtemp(prefix="medzoo-ckpt-"))
+    own = folder is None
+    folder = folder or ckpt.EpochCheckpoint()
     try:
-        _write_folder(folder, parts, progress, optimizer=parts.optimizer, state=state)
-        report(_result(progress, parts.data, row, done), folder)
+        _update_folder(folder, parts, progress, state=state)
+        report(_result(progress, parts.data, row, done), folder.path)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if own:
+            folder.close()
+
+
+def _update_folder(
+    folder: ckpt.EpochCheckpoint, parts: TrialParts, progress: TrialProgress, *, state
+) -> None:
+    """The files of :func:`write_checkpoint` (with the resume state), each rewritten only when it changed."""
+    resumed = tuple(progress.resumed_at)
+    if folder.stale("trial.json", resumed):
+        trial_json = {**parts.trial_json, "resumed_at_epochs": progress.resumed_at}
+        record = TrialRecord.from_dict(trial_json, where=str(folder.path / TrialRecord.FILENAME))
+        folder.put_bytes(TrialRecord.FILENAME, record.to_json().encode("utf-8"), key=resumed)
+    if folder.stale("complexity.json", "once"):
+        folder.put_json("complexity.json", progress.complexity, key="once")
+    best_epoch = progress.best_val.get("epoch")
+    if folder.stale("model.safetensors", best_epoch):
+        folder.put_weights("model.safetensors", dict(progress.best_state), key=best_epoch)
+    folder.put_json("history.json", progress.history)
+    folder.put_json("val_metrics.json", {"split": "val", **progress.best_val})
+    folder.put_weights("last.safetensors", _unwrap(parts.model).state_dict())
+    folder.put_optimizer(parts.optimizer)
+    folder.put_json("state.json", state)
 
 
 def _write_folder(folder: Path, parts: TrialParts, progress: TrialProgress, *, optimizer, state) -> None:
@@ -708,13 +752,18 @@ def train_trial(
         distributed=distributed,
     )
     progress = start_or_resume(parts, resume_from)
-    for epoch in range(progress.start, parts.epochs):
-        if progress.stopped_early:
-            break
-        row, metrics = run_epoch(parts, epoch)
-        record_epoch(parts, progress, row, metrics)
-        if report is not None:
-            report_epoch(parts, progress, report)
+    folder = ckpt.EpochCheckpoint() if report is not None else None
+    try:
+        for epoch in range(progress.start, parts.epochs):
+            if progress.stopped_early:
+                break
+            row, metrics = run_epoch(parts, epoch)
+            record_epoch(parts, progress, row, metrics)
+            if report is not None:
+                report_epoch(parts, progress, report, folder)
+    finally:
+        if folder is not None:
+            folder.close()
     if not progress.history:
         raise TrialError(f"no epoch ran: epochs={parts.epochs}, resumed after epoch {progress.start}")
     _unwrap(parts.model).load_state_dict(progress.best_state)

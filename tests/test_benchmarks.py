@@ -54,3 +54,21 @@ def test_asha_replay_stops_a_trial_below_the_rung_median() -> None:
     assert asha_epochs([good, bad], target=99, epochs=4) is None
     assert asha_epochs([good, bad], target=80, epochs=4) == 4
     assert asha_epochs([bad, good], target=99, epochs=4) == 4
+
+
+def test_only_takes_short_names_and_refuses_unknown_ones() -> None:
+    from benchmarks.__main__ import _full_name
+
+    assert [_full_name(n) for n in ("trial", " loader", "bench_sweep", "gpu")] == [
+        "bench_trial",
+        "bench_loader",
+        "bench_sweep",
+        "gpu",
+    ]
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "trial,nope", "--repeat", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and res.stdout.startswith("error: unknown benchmark(s) bench_nope;")

@@ -2,7 +2,9 @@
 
 ``build_loaders`` holds a split without augmentation as tensors (``TensorSplit``)
 and keeps decoded images in memory otherwise; both must yield exactly what the
-plain per-item DataLoader yields for the same seed and epoch.
+plain per-item DataLoader yields for the same seed and epoch. The epoch checkpoint
+rewrites only changed files, yet every reported folder is complete; Grad-CAM stops
+its backward pass at the CAM layer, yet gives the same maps.
 """
 
 from __future__ import annotations
@@ -64,3 +66,62 @@ def test_augmented_training_stays_per_item(prepared_phantom) -> None:
     assert not isinstance(loaders["train"].dataset, TensorSplit)
     assert loaders["train"].dataset.cache == "memory"  # decoded once per trial, augmented every epoch
     assert isinstance(loaders["val"].dataset, TensorSplit)
+
+
+def test_reported_checkpoints_stay_complete_when_unchanged_files_are_not_rewritten(
+    prepared_phantom, tmp_path: Path
+) -> None:
+    """The epoch checkpoint is one folder updated in place: every reported state must still be whole."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from medzoo.search import train_trial
+    from medzoo.search.checkpoint import OUTPUT_FILES, RESUME_FILES
+
+    folders, copies = [], []
+
+    def report(metrics: dict, folder: Path) -> None:
+        folders.append(folder)
+        copies.append(shutil.copytree(folder, tmp_path / f"epoch{metrics['epoch']}"))
+
+    cfg = TrialConfig(family="tiny_cnn", image_size=32, epochs=4, batch_size=16, augment="none", lr=0.5)
+    cfg = replace(
+        cfg, optimizer="sgd", early_stop_metric="val_loss"
+    )  # a lr this high makes the best epoch move
+    train_trial(
+        cfg, prepared=prepared_phantom("figshare-brain"), limit={"train": 48, "val": 24}, report=report
+    )
+    assert len(copies) == 4 and len(set(folders)) == 1 and not folders[0].exists()  # removed after the trial
+    for copy in copies:
+        assert {*OUTPUT_FILES, *RESUME_FILES} <= {p.name for p in copy.iterdir()}
+        best = json.loads((copy / "val_metrics.json").read_text())["epoch"]
+        history = json.loads((copy / "history.json").read_text())
+        assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))
+        # the best weights in each reported folder are those of its best epoch, never a stale copy
+        kept, at_best = (
+            load_file(str(copy / "model.safetensors")),
+            load_file(str(copies[best - 1] / "last.safetensors")),
+        )
+        assert all(torch.equal(kept[k], at_best[k]) for k in kept)
+
+
+def test_grad_cam_stopping_backward_at_the_cam_layer_gives_the_same_maps() -> None:
+    """``compute_cams`` cuts the graph below the CAM layer: the maps equal a full backward's."""
+    from pytorch_grad_cam import GradCAM
+
+    from medzoo import zoo
+    from medzoo.zoo.inference.gradcam import ClassScore, compute_cams
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = zoo.create_model("tiny_resnet", num_classes=3).eval()
+        x = torch.randn(3, 3, 64, 64)
+    layer = model.medzoo["cam_layer"]
+    ours = compute_cams(model, x, [0, 1, 2], layer=layer, task="multiclass", batch_size=2)
+    first = next(model.parameters())  # the stem, far below the CAM layer: no backward reached it
+    assert first.grad is None or not first.grad.abs().sum()
+    with GradCAM(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+        full = cam(input_tensor=x.clone().requires_grad_(True), targets=[ClassScore(c) for c in (0, 1, 2)])
+    assert ours.shape == (3, 64, 64) and float(abs(ours - full).max()) < 1e-5

@@ -18,6 +18,7 @@ def quickstart(
         None, "--address", envvar="RAY_ADDRESS", help="host:port of a running Ray cluster (else a local Ray)."
     ),
     samples: int = typer.Option(10, "--samples", help="Configurations compared per dataset."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the phantoms, their splits and the searches."),
 ) -> None:
     """Synthesise, check and prepare five datasets, sweep the five recipes at once, publish, build the boards."""
     from medzoo.cli.common import console
@@ -29,6 +30,10 @@ def quickstart(
         from medzoo.errors import ConfigError
 
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
+    if samples < 1 or seed < 0:
+        from medzoo.errors import ConfigError
+
+        raise ConfigError(f"--samples >= 1 and --seed >= 0 must hold, got --samples {samples} --seed {seed}")
     con = console(min_width=120)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the CLI, not the library, decides this
     plan = QuickstartPlan(
@@ -37,6 +42,7 @@ def quickstart(
         data=parse_data_overrides(data),
         address=address,
         samples=samples,
+        seed=seed,
     )
     summary = run(plan, log=con.print)
     render_summary(summary, con)

@@ -103,3 +103,33 @@ def test_augment_rejects_bad_names_and_strength() -> None:
         augment.build("brain-kera")
     with pytest.raises(ConfigError, match="0 <= strength <= 1 must hold, got strength=2"):
         augment.build("light", strength=2)
+
+
+def test_without_masks_items_hold_the_same_images_and_no_mask(prepared_phantom) -> None:
+    """``masks=False`` (what a trial opens) skips the masks' decoding and changes nothing else."""
+    out = prepared_phantom("figshare-brain")
+    full = datasets.open(out, split="val", image_size=48)
+    for cache in (None, "memory", "memmap"):
+        lean = datasets.open(out, split="val", image_size=48, masks=False, cache=cache)
+        for i in (0, len(full) - 1):
+            a, b = full[i], lean[i]
+            assert set(b) == {"image", "target", "index"} and b["index"] == i
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
+
+
+def test_a_linked_folder_inside_the_set_is_refused_when_opened(prepared_phantom, tmp_path) -> None:
+    """Folders are checked for links once per dataset (files still one by one, as they are opened)."""
+    import shutil
+
+    from medzoo.errors import MedzooError
+
+    hostile = tmp_path / "prepared"
+    shutil.copytree(prepared_phantom("figshare-brain"), hostile)
+    rel = datasets.read_manifest(hostile)["path"].iloc[0]
+    folder = hostile / rel.rsplit("/", 1)[0]
+    moved = tmp_path / "elsewhere"
+    folder.rename(moved)
+    folder.symlink_to(moved, target_is_directory=True)
+    with pytest.raises(MedzooError, match="symbolic link") as err:
+        datasets.open(hostile, split="train")
+    assert str(folder) in err.value.message

@@ -157,14 +157,18 @@ class RayStartCluster:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def tiny_space(folder: Path, *, epochs: int = 4) -> Path:
-    """A space file on brain-effnet whose smoke scale trains in seconds (tiny_cnn, 32 px, ~100 images)."""
-    path = folder / f"tiny-{epochs}.yaml"
+def tiny_space(folder: Path, *, epochs: int = 4, data_parallel: bool = False) -> Path:
+    """A space file on brain-effnet whose smoke scale trains in seconds (tiny_cnn, 32 px, ~100 images).
+
+    ``data_parallel``: class balance by loss weights (a balancing sampler cannot be split across workers).
+    """
+    path = folder / f"tiny-{epochs}{'-dp' if data_parallel else ''}.yaml"
+    balance = ", balance: loss_weights" if data_parallel else ""
     path.write_text(
         "base: brain-effnet\n"
         "smoke:\n"
         "  set: {family: tiny_cnn, pretrained: false, freeze: 0, image_size: 32, "
-        f"epochs: {epochs}, batch_size: 16, early_stop_patience: 10, lr: 3.0e-3}}\n"
+        f"epochs: {epochs}, batch_size: 16, early_stop_patience: 10, lr: 3.0e-3{balance}}}\n"
         "  space:\n"
         "    lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
         "  limit: {train: 96, val: 48, test: 48}\n"

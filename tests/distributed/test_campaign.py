@@ -12,16 +12,8 @@ import pytest
 from distparts import tiny_space
 
 from medzoo.errors import ConfigError
-from medzoo.search.campaign import (
-    STATE_FILE,
-    SweepPlan,
-    SweepProgress,
-    format_progress,
-    load_campaign,
-    parse_campaign,
-    run_campaign,
-    sweep_progress,
-)
+from medzoo.search.campaign import STATE_FILE, SweepPlan, load_campaign, parse_campaign, run_campaign
+from medzoo.search.progress import format_line, summarize_trials
 
 
 def _sweep(**extra: object) -> dict[str, object]:
@@ -67,19 +59,69 @@ def test_a_campaign_file_resolves_relative_prepared_paths_from_its_folder(tmp_pa
     assert spec.sweeps[1].prepared == "s3://bucket/datasets/cxr" and spec.sweeps[1].time_budget_s == 60
 
 
-def test_progress_is_read_from_tunes_json_lines(tmp_path: Path) -> None:
-    trial = tmp_path / "run" / "tune" / "abc_00001"
-    trial.mkdir(parents=True)
-    lines = [{"val_metric": 0.5, "done": False}, {"val_metric": 0.75, "done": True}]
-    (trial / "result.json").write_text("\n".join(json.dumps(x) for x in lines) + '\n{"val_me')
-    (tmp_path / "run" / "tune" / "abc_00002").mkdir()  # started, no epoch yet: not counted
-    plan = SweepPlan(name="brain", recipe="brain-effnet", prepared="x", samples=4, time_budget_s=100)
-    p = sweep_progress(plan, run_dir=tmp_path / "run", done=False)
-    assert p == SweepProgress(
-        name="brain", started=1, finished=1, best=0.75, best_trial="abc_00001", done=False
+class _Trial:
+    """What the progress callback reads of a Tune trial: id, status, config, last result."""
+
+    def __init__(self, trial_id: str, status: str, family: str, **result: object) -> None:
+        self.trial_id, self.status, self.config, self.last_result = (
+            trial_id,
+            status,
+            {"family": family},
+            result,
+        )
+
+
+def test_progress_counts_trials_by_what_happened_to_them_and_names_the_best() -> None:
+    trials = [
+        _Trial("a", "TERMINATED", "small_cnn", val_metric=0.61, epochs=30, complete=True),
+        _Trial("b", "TERMINATED", "tiny_effnet", val_metric=0.42, epochs=10, complete=False),  # cut by ASHA
+        _Trial("c", "RUNNING", "tiny_resnet", val_metric=0.74, epochs=12, complete=False),
+        _Trial("d", "PENDING", "small_cnn"),
+        _Trial("e", "ERROR", "small_cnn"),
+    ]
+    p = summarize_trials(trials, samples=10, metric="accuracy", elapsed_s=60, budget_s=300, done=False)
+    assert (p.pending, p.running, p.finished, p.stopped, p.errored) == (1, 1, 1, 1, 1)
+    assert (p.best, p.best_trial, p.best_family, p.best_epochs) == (0.74, "c", "tiny_resnet", 12)
+    line = format_line("figshare-brain", p)
+    assert line.split() == [
+        "figshare-brain",
+        "1",
+        "running,",
+        "1",
+        "finished,",
+        "1",
+        "stopped,",
+        "1",
+        "failed",
+        "of",
+        "10;",
+        "best",
+        "val",
+        "accuracy",
+        "0.740",
+        "(tiny_resnet,",
+        "12",
+        "ep);",
+        "240",
+        "s",
+        "left",
+    ]
+    assert format_line("x", p, done=True).endswith("; done")
+    assert "no epoch yet" in format_line(
+        "x", summarize_trials([], samples=2, metric="auc", elapsed_s=1, budget_s=None, done=False)
     )
-    line = format_progress(p, plan=plan, elapsed_s=40)
-    assert "trials 1/4 started, 1 ended; best val 0.750 (abc_00001); 60 s left" in line
+
+
+def test_progress_is_read_through_storage_and_a_bad_file_reads_as_none(tmp_path: Path) -> None:
+    from medzoo.search.progress import SweepProgress, read_progress
+
+    run = tmp_path / "run"
+    assert read_progress(run) is None
+    run.mkdir()
+    SweepProgress(samples=4, running=1, best=0.5, metric="auc").write(run)
+    assert read_progress(str(run)).best == 0.5
+    (run / "progress.json").write_text('{"samples": 4, "runn')  # being replaced, or hostile
+    assert read_progress(run) is None
 
 
 @pytest.mark.slow
@@ -120,9 +162,12 @@ def test_two_sweeps_run_at_once_publish_and_resume_as_a_whole(
     assert [s.name for s in result.sweeps] == ["figshare-brain", "figshare-brain-2"]
     assert all(s.entries for s in result.sweeps)
     assert (tmp_path / "site" / "index.html").is_file()
-    assert any("figshare-brain" in ln and "best val" in ln for ln in lines)
-    started = [re.search(r"trials (\d+)/(\d+) started", ln) for ln in lines]
-    assert all(int(m[1]) <= int(m[2]) for m in started if m), "a sweep saw another sweep's trials"
+    assert any("figshare-brain " in ln and "best val accuracy" in ln for ln in lines), lines
+    counts = [re.search(r"(\d+) running, (\d+) finished, (\d+) stopped of (\d+)", ln) for ln in lines]
+    assert all(sum(map(int, m.groups()[:3])) <= int(m[4]) for m in counts if m), (
+        "a sweep saw another's trials"
+    )
+    assert any(m and m[2] == "1" for m in counts), lines  # each sweep's one trial is seen finished
     assert "figshare-brain" in (tmp_path / "c" / "logs" / "figshare-brain.log").read_text()  # Tune's tables
     again: list[str] = []
     run_campaign(spec, out=tmp_path / "c", zoo=tmp_path / "zoo", site=tmp_path / "site", log=again.append)

@@ -17,11 +17,27 @@ def test_the_five_recipes_load_with_their_point_in_their_space() -> None:
     assert list_recipes() == RECIPES
     for rid in RECIPES:
         full, smoke = load_recipe(rid), load_recipe(rid, smoke=True)
-        assert full.space and full.point.epochs > smoke.point.epochs
-        assert smoke.point.family in ("small_cnn", "tiny_cnn") and smoke.point.image_size == 64
-        assert smoke.limit == {"train": 480, "val": 160, "test": 240}
+        assert full.space and full.point.epochs >= smoke.point.epochs and full.point.image_size > 64
+        assert smoke.point.family == "small_cnn" and smoke.point.image_size == 64
+        assert smoke.limit == {"train": 480, "val": 320, "test": 320}
+        # long enough to learn the phantoms, and an ASHA first rung (a third of it) past the flat start
+        assert smoke.point.epochs >= 24 and smoke.point.early_stop_patience >= 6
+        assert set(smoke.space["family"].values) == {"small_cnn", "tiny_effnet", "tiny_resnet"}
         for name, param in full.space.items():
             assert param.contains(getattr(full.point, name)), (rid, name)
+
+
+def test_a_smoke_sweep_seeds_each_family_once_at_the_studys_point() -> None:
+    for rid in RECIPES:
+        smoke = load_recipe(rid, smoke=True)
+        points = smoke.points_to_evaluate()
+        assert [p["family"] for p in points] == ["small_cnn", "tiny_effnet", "tiny_resnet"]
+        assert all(
+            {k: v for k, v in p.items() if k != "family"}
+            == {k: v for k, v in points[0].items() if k != "family"}
+            for p in points
+        )
+        assert len(load_recipe(rid).points_to_evaluate()) == 1  # full scale: the study's point only
 
 
 def test_every_family_a_recipe_names_is_registered() -> None:

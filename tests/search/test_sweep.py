@@ -164,15 +164,16 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint(
     ray_cluster: str, brain: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    killed: list[int] = []
+    epochs = 40  # long enough (a few seconds) that the kill lands while the trial still trains
+    killed: list[str] = []
 
     def killer() -> None:
         deadline = time.time() + 240
         while time.time() < deadline and not killed:
-            for lines in _trial_results(out).values():
+            for trial_id, lines in _trial_results(out).items():
                 if lines and lines[-1].get("epoch", 0) >= 1 and not lines[-1].get("complete"):
                     os.kill(lines[-1]["pid"], signal.SIGKILL)
-                    killed.append(lines[-1]["epoch"])
+                    killed.append(trial_id)
                     return
             time.sleep(0.05)
 
@@ -180,7 +181,7 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint(
     thread.start()
     table = run(
         prepared=brain,
-        space=_space(tmp_path, 6),
+        space=_space(tmp_path, epochs),
         out=out,
         samples=1,
         scheduler="fifo",
@@ -192,12 +193,14 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint(
     )
     thread.join(timeout=1)
     assert killed, "the trial finished before it could be killed"
-    row = table.frame.iloc[0]
-    assert row["status"] == "TERMINATED" and row["epochs"] == 6
+    frame = table.frame
+    assert len(frame) == 1, frame[["trial_id", "status"]]  # samples=1: one trial, however many families
+    row = frame.iloc[0]
+    assert row["status"] == "TERMINATED" and row["epochs"] == epochs
     trial = json.loads((out / "trials" / row["trial_id"] / "trial.json").read_text())
     assert trial["resumed_at_epochs"] and trial["resumed_at_epochs"][0] >= 1  # not from scratch
     history = json.loads((out / "trials" / row["trial_id"] / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]  # no epoch lost or repeated
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))  # no epoch lost or repeated
 
 
 def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
