@@ -203,6 +203,15 @@ class RunStore:
             if not rel.startswith(f"{TUNE_DIR}/"):
                 (self.remote / rel).write_bytes(src.read_bytes())
 
+    def push_files(self, *names: str) -> None:
+        """Upload these top-level staging files (those that exist): e.g. the Optuna journal that Tune's
+        searcher state refers to, uploaded before each save of that state so storage never holds a
+        state whose journal it lacks."""
+        for name in names:
+            src = self.staging / name
+            if src.is_file():
+                (self.remote / name).write_bytes(location(src).read_bytes())
+
     @contextlib.contextmanager
     def pushing(self, *, every_s: float = 20.0) -> Iterator[None]:
         """Push the staging folder every ``every_s`` while the sweep runs, so a killed driver's run

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -400,6 +401,7 @@ def _new_tuner(spec: SweepSpec, placement: Placement, key: SigningKey, *, progre
     from medzoo.search.tune_callbacks import FinalErrors, SignState
 
     signer = SignState(key.path, _tune_location(placement).uri)
+    signer.before_seal = _journal_pusher(placement)
     watcher = _progress_writer(spec, placement, metric=metric, echo=progress)
     tuner = tune.Tuner(
         _trainable(spec, placement),
@@ -467,7 +469,16 @@ def _restored_tuner(spec: SweepSpec, placement: Placement, key: SigningKey):
         if isinstance(callback, SignState):
             callback.key_path, callback.tune_uri = str(key.path), _tune_location(placement).uri
             callback.extra = _sign_state(placement, key)
+            callback.before_seal = _journal_pusher(placement)
     return tuner
+
+
+def _journal_pusher(placement: Placement) -> Callable[[], None] | None:
+    """Uploads the Optuna journal before each seal of Tune's state (whose searcher refers to it)."""
+    from medzoo.search.optuna_search import STUDY_FILE
+
+    store = placement.store
+    return None if store is None else functools.partial(store.push_files, STUDY_FILE)
 
 
 def _tune_location(placement: Placement) -> Location:

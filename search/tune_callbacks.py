@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ class SignState(Callback):
         self.key_path = str(key_path)
         self.tune_uri = tune_uri
         self.extra: dict[str, bytes] = {}
+        #: called before each seal (set after the Tuner is built or restored, never pickled): uploads
+        #: what the state refers to (the Optuna journal) so storage never holds state without it
+        self.before_seal: Callable[[], None] | None = None
         self._trials: list | None = None
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
@@ -47,20 +51,31 @@ class SignState(Callback):
             from medzoo.storage import location
 
             try:
+                if self.before_seal is not None:
+                    self.before_seal()
                 seal_state(
                     staging=self._trials[0].storage.experiment_driver_staging_path,
                     tune=location(self.tune_uri),
                     key=SigningKey.from_file(self.key_path),
                     extra=self.extra,
                 )
-            except StorageError as exc:  # storage unreachable for a moment: the last seal stays valid
+            except (
+                StorageError,
+                OSError,
+            ) as exc:  # storage unreachable for a moment: the last seal stays valid
                 log.warning(
                     "medzoo: could not seal this save of the Tune state (%s); the next save will", exc
                 )
         return None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"key_path": self.key_path, "tune_uri": self.tune_uri, "extra": {}, "_trials": None}
+        return {
+            "key_path": self.key_path,
+            "tune_uri": self.tune_uri,
+            "extra": {},
+            "before_seal": None,
+            "_trials": None,
+        }
 
 
 class FinalErrors(Callback):

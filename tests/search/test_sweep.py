@@ -207,7 +207,8 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
     ray_cluster: str, brain: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    space = _space(tmp_path, 4)
+    epochs = 10  # trials long enough that the driver dies while one still trains
+    space = _space(tmp_path, epochs)
     script = (
         "import sys; from medzoo.search import run\n"
         f"run(prepared={str(brain)!r}, space={str(space)!r}, out={str(out)!r}, samples=3, scheduler='fifo',"
@@ -239,10 +240,10 @@ def test_a_dead_driver_is_resumed_without_rerunning_finished_trials(
     assert len(frame) == 3 and set(frame["status"]) == {"TERMINATED"}
     after = _trial_results(out)
     for t in finished_before:  # finished trials were not run again
-        assert len(after[t]) == lines_before[t] == 4
+        assert len(after[t]) == lines_before[t] == epochs
     for t in running:  # the interrupted trial ends complete, with every epoch once
         history = json.loads((out / "trials" / t / "history.json").read_text())
-        assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+        assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert (out / "best.json").exists()
     assert json.loads((out / "run.json").read_text())["finished"]
 
