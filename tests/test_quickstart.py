@@ -59,7 +59,9 @@ def test_quickstart_interrupted_then_resumed(tmp_path: Path) -> None:
             time.sleep(0.5)
         time.sleep(4)
         os.killpg(proc.pid, signal.SIGINT)
-        first_log = proc.communicate(timeout=300)[0]  # grace for the sweeps to save (60 s) + Ray shutdown, under load
+        first_log = proc.communicate(timeout=300)[
+            0
+        ]  # grace for the sweeps to save (60 s) + Ray shutdown, under load
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
