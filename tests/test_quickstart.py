@@ -39,7 +39,14 @@ def _start(out: Path, budget_minutes: float) -> subprocess.Popen[str]:
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A shell's background jobs (nohup, CI runners) inherit SIGINT ignored, and Python then never raises
+    KeyboardInterrupt; the quickstart is started as from a terminal, where Ctrl-C reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stages(out: Path) -> dict[str, dict]:
